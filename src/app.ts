@@ -1,0 +1,34 @@
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { ping } from './platform/db/database.js';
+import { healthRoutes } from './api/health.routes.js';
+import { ociRoutes } from './api/oci/routes.js';
+import { createServices, type Infrastructure, type Services } from './services.js';
+
+export interface App {
+  app: FastifyInstance;
+  services: Services;
+}
+
+/** The composition root: services from infrastructure, faces from services. */
+export async function buildApp(infra: Infrastructure): Promise<App> {
+  const services = await createServices(infra);
+  const app = Fastify({
+    logger: infra.config.logLevel === 'silent' ? false : { level: infra.config.logLevel },
+    exposeHeadRoutes: false,
+    // Registry clients send large bodies and keep connections open between layers.
+    keepAliveTimeout: 65_000,
+    bodyLimit: infra.config.maxManifestBytes,
+    // Per-request logs only when debugging: a registry serves thousands of small requests a second.
+    logController: new LogController({ disableRequestLogging: infra.config.logLevel !== 'debug' && infra.config.logLevel !== 'trace' }),
+  });
+
+  healthRoutes(app, async () => ({
+    database: await ping(infra.db).then(
+      () => true,
+      () => false,
+    ),
+    blobs: await infra.blobStore.healthy(),
+  }));
+  await app.register(ociRoutes, { ...services, publicUrl: infra.config.publicUrl });
+  return { app, services };
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+import path from 'node:path';
+import { buildApp } from './app.js';
+import { FsBlobStore } from './platform/blobs/fs-blob-store.js';
+import { systemClock } from './platform/clock.js';
+import { configHelp, loadConfig, parseListen, type Config } from './platform/config.js';
+import { openDatabase } from './platform/db/database.js';
+import { SecretBox } from './platform/secrets.js';
+import { migrations, type Tables } from './services.js';
+
+const usage = `usage: slipway <command> [flags]
+
+commands:
+  serve            start the server (default)
+  gc [--dry-run]   remove unreferenced blobs and expired uploads, then exit
+
+flags and environment:
+${configHelp}
+`;
+
+async function openInfrastructure(config: Config) {
+  const url = config.databaseUrl ?? path.join(config.dataDir, 'slipway.db');
+  const database = await openDatabase<Tables>(url, migrations);
+  const blobStore = await new FsBlobStore(config.dataDir).init();
+  const secrets = config.secretKey ? SecretBox.fromPassphrase(config.secretKey) : await SecretBox.fromDataDir(config.dataDir);
+  return { database, infra: { config, db: database.db, blobStore, secrets, clock: systemClock } };
+}
+
+async function serve(config: Config): Promise<void> {
+  const { database, infra } = await openInfrastructure(config);
+  const { app, services } = await buildApp(infra);
+
+  if (config.createAdmin) {
+    const admin = await services.identity.ensureAdmin(config.adminPassword);
+    if (admin.generatedPassword) {
+      // Printed once, on the console only: it is stored nowhere but as an argon2id hash.
+      process.stdout.write(`\nslipway: created superuser "admin" with password: ${admin.generatedPassword}\n\n`);
+    } else if (admin.created) {
+      app.log.info('created superuser admin with the configured password');
+    }
+  }
+
+  let gcTimer: NodeJS.Timeout | undefined;
+  if (config.gcIntervalSeconds > 0) {
+    gcTimer = setInterval(() => {
+      services.gc.collect().then(
+        (report) => app.log.info({ report }, 'garbage collection finished'),
+        (err: unknown) => app.log.error({ err }, 'garbage collection failed'),
+      );
+    }, config.gcIntervalSeconds * 1000);
+    gcTimer.unref();
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal }, 'shutting down');
+    clearInterval(gcTimer);
+    await app.close();
+    await database.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  const { host, port } = parseListen(config.listen);
+  await app.listen({ host, port });
+}
+
+async function gc(config: Config, dryRun: boolean): Promise<void> {
+  const { database, infra } = await openInfrastructure(config);
+  const { services } = await buildApp({ ...infra, config: { ...config, logLevel: 'silent' } });
+  const report = await services.gc.collect({ dryRun });
+  process.stdout.write(JSON.stringify({ dryRun, ...report }) + '\n');
+  await database.close();
+}
+
+async function main(argv: string[]): Promise<void> {
+  const dryRun = argv.includes('--dry-run');
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(usage);
+    return;
+  }
+  const { config, positionals } = loadConfig(argv.filter((a) => a !== '--dry-run'));
+  const command = positionals[0] ?? 'serve';
+  if (command === 'serve') return serve(config);
+  if (command === 'gc') return gc(config, dryRun);
+  throw new Error(`unknown command ${command}\n\n${usage}`);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`slipway: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,12 @@
+import { sql, type ColumnDefinitionBuilder, type Kysely } from 'kysely';
+import { dialectOf } from './database.js';
+
+/** The column types that differ between SQLite and PostgreSQL, in one place. */
+export function columnTypes(db: Kysely<unknown>) {
+  const postgres = dialectOf(db) === 'postgres';
+  return {
+    bytes: postgres ? ('bytea' as const) : ('blob' as const),
+    /** Text compared byte by byte, so ORDER BY and `>` agree with the OCI tag order on both databases. */
+    binaryText: (col: ColumnDefinitionBuilder) => (postgres ? col.modifyEnd(sql`collate "C"`) : col),
+  };
+}
