@@ -43,3 +43,11 @@ export async function createPostgresDatabase(): Promise<{ url: string; drop: () 
     },
   };
 }
+
+/**
+ * Runs `suite` once per test database, as a describe block per database.
+ * PostgreSQL suites are skipped locally when the server is down (and fail under CI=true).
+ */
+export function forEachDatabase(suite: (database: TestDatabaseKind) => void): void {
+  for (const database of testDatabases()) suite(database);
+}

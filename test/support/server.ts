@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { Kysely } from 'kysely';
 import os from 'node:os';
 import path from 'node:path';
 import { buildApp, type App } from '../../src/app.js';
@@ -19,6 +20,9 @@ export interface TestServer extends App {
   host: string;
   dataDir: string;
   config: Config;
+  /** The server's database, for assertions on what is stored. */
+  db: Kysely<Tables>;
+  blobStore: FsBlobStore;
   close(): Promise<void>;
 }
 
@@ -58,6 +62,8 @@ export async function startTestServer(
     host: `127.0.0.1:${port}`,
     dataDir,
     config,
+    db: database.db,
+    blobStore,
     async close() {
       await app.app.close();
       await database.close();
