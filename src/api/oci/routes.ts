@@ -209,13 +209,13 @@ export async function ociRoutes(app: FastifyInstance, deps: OciDeps): Promise<vo
       }
       if (request.method !== 'GET' && request.method !== 'HEAD') return methodNotAllowed(reply);
       await allowed(request, name, 'pull');
-      reply.header('docker-content-digest', digest).header('etag', `"${digest}"`).header('accept-ranges', 'bytes');
+      const blobHeaders = () => reply.type('application/octet-stream').header('docker-content-digest', digest).header('etag', `"${digest}"`).header('accept-ranges', 'bytes');
       if (request.method === 'HEAD') {
         const { size } = await deps.blobs.stat(name, digest);
-        return reply.type('application/octet-stream').header('content-length', String(size)).send();
+        return blobHeaders().header('content-length', String(size)).send();
       }
       const blob = await deps.blobs.open(name, digest, parseRangeHeader(request.headers.range));
-      reply.type('application/octet-stream');
+      blobHeaders();
       if (blob.range) {
         reply.code(206).header('content-range', `bytes ${blob.range.start}-${blob.range.end}/${blob.size}`);
         reply.header('content-length', String(blob.range.end - blob.range.start + 1));
@@ -275,7 +275,9 @@ export async function ociRoutes(app: FastifyInstance, deps: OciDeps): Promise<vo
       const artifactType = single(request.query.artifactType);
       const manifests = await deps.manifests.referrers(name, digest, artifactType);
       if (artifactType !== undefined) reply.header('oci-filters-applied', 'artifactType');
-      return reply.type(referrersIndexMediaType).send(JSON.stringify({ schemaVersion: 2, mediaType: referrersIndexMediaType, manifests }));
+      // A Buffer, not a string: Fastify appends "; charset=utf-8" to string bodies, and the spec wants the bare media type.
+      const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: referrersIndexMediaType, manifests }));
+      return reply.type(referrersIndexMediaType).send(body);
     },
   };
 }
