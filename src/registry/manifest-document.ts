@@ -1,4 +1,4 @@
-import { Invalid, Unsupported } from '../platform/errors.js';
+import { Invalid } from '../platform/errors.js';
 import { isDigest } from '../platform/blobs/digest.js';
 import { isNonDistributable, manifestKinds, mediaTypes, type ManifestKind } from './media-types.js';
 
@@ -63,7 +63,8 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
   if (declared !== undefined && typeof declared !== 'string') throw invalid('mediaType must be a string');
   const header = baseType(contentType);
   if (declared === mediaTypes.dockerSchema1 || declared === mediaTypes.dockerSchema1Signed || header === mediaTypes.dockerSchema1 || header === mediaTypes.dockerSchema1Signed || json.schemaVersion === 1) {
-    throw new Unsupported('MANIFEST_INVALID', 'Docker schema 1 manifests are not supported; push schema 2 or OCI', { mediaType: declared ?? header });
+    // 400 MANIFEST_INVALID, as distribution answers it (405 would tell clients the operation is disabled).
+    throw invalid('Docker schema 1 manifests are not supported; push schema 2 or OCI', { mediaType: declared ?? header });
   }
   if (json.schemaVersion !== 2) throw invalid('schemaVersion must be 2', { schemaVersion: json.schemaVersion });
 

@@ -112,6 +112,8 @@ export class ManifestsService {
   }
 
   async get(repositoryName: string, reference: string, withBytes: boolean): Promise<StoredManifest> {
+    // No manifest can be stored under an invalid tag: reading one is 404, as the conformance suite expects.
+    if (!reference.includes(':') && !isTag(reference)) throw manifestUnknown(reference);
     const ref = parseReference(reference);
     const row =
       ref.kind === 'tag'
