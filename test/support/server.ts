@@ -65,7 +65,10 @@ export async function startTestServer(
     db: database.db,
     blobStore,
     async close() {
-      await app.app.close();
+      // Tests end with keep-alive connections open; do not wait out their idle timeout.
+      const closing = app.app.close();
+      app.app.server.closeAllConnections();
+      await closing;
       await database.close();
       await pgDb?.drop();
       if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
