@@ -19,7 +19,9 @@ export async function buildApp(infra: Infrastructure): Promise<App> {
     keepAliveTimeout: 65_000,
     bodyLimit: infra.config.maxManifestBytes,
     // Per-request logs only when debugging: a registry serves thousands of small requests a second.
-    logController: new LogController({ disableRequestLogging: infra.config.logLevel !== 'debug' && infra.config.logLevel !== 'trace' }),
+    logController: new LogController({
+      disableRequestLogging: infra.config.logLevel !== 'debug' && infra.config.logLevel !== 'trace',
+    }),
   });
 
   healthRoutes(app, async () => ({

@@ -22,7 +22,9 @@ async function openInfrastructure(config: Config) {
   const url = config.databaseUrl ?? path.join(config.dataDir, 'slipway.db');
   const database = await openDatabase<Tables>(url, migrations);
   const blobStore = await new FsBlobStore(config.dataDir).init();
-  const secrets = config.secretKey ? SecretBox.fromPassphrase(config.secretKey) : await SecretBox.fromDataDir(config.dataDir);
+  const secrets = config.secretKey
+    ? SecretBox.fromPassphrase(config.secretKey)
+    : await SecretBox.fromDataDir(config.dataDir);
   return { database, infra: { config, db: database.db, blobStore, secrets, clock: systemClock } };
 }
 
@@ -34,7 +36,9 @@ async function serve(config: Config): Promise<void> {
     const admin = await services.identity.ensureAdmin(config.adminPassword);
     if (admin.generatedPassword) {
       // Printed once, on the console only: it is stored nowhere but as an argon2id hash.
-      process.stdout.write(`\nslipway: created superuser "admin" with password: ${admin.generatedPassword}\n\n`);
+      process.stdout.write(
+        `\nslipway: created superuser "admin" with password: ${admin.generatedPassword}\n\n`,
+      );
     } else if (admin.created) {
       app.log.info('created superuser admin with the configured password');
     }

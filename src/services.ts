@@ -5,7 +5,14 @@ import type { Config } from './platform/config.js';
 import { EventBus } from './platform/events.js';
 import { KeyedMutex } from './platform/keyed-mutex.js';
 import type { SecretBox } from './platform/secrets.js';
-import { identityMigrations, IdentityService, IdentityStore, Policy, RegistryTokens, type IdentityTables } from './identity/index.js';
+import {
+  identityMigrations,
+  IdentityService,
+  IdentityStore,
+  Policy,
+  RegistryTokens,
+  type IdentityTables,
+} from './identity/index.js';
 import {
   BlobsService,
   GarbageCollector,
@@ -52,8 +59,24 @@ export async function createServices(infra: Infrastructure) {
   const registryStore = new RegistryStore(db as unknown as Kysely<RegistryTables>);
   const graceMs = config.gcGraceSeconds * 1000;
   const repositories = new RepositoriesService(registryStore, identity, policy, events, clock);
-  const uploads = new UploadsService(registryStore, blobStore, repositories, digestLocks, clock, config.uploadTtlSeconds * 1000);
-  const blobs = new BlobsService(registryStore, blobStore, repositories, policy, digestLocks, events, clock, graceMs);
+  const uploads = new UploadsService(
+    registryStore,
+    blobStore,
+    repositories,
+    digestLocks,
+    clock,
+    config.uploadTtlSeconds * 1000,
+  );
+  const blobs = new BlobsService(
+    registryStore,
+    blobStore,
+    repositories,
+    policy,
+    digestLocks,
+    events,
+    clock,
+    graceMs,
+  );
   const manifests = new ManifestsService(registryStore, repositories, events, clock, config.maxManifestBytes);
   const gc = new GarbageCollector(registryStore, blobStore, uploads, digestLocks, clock, graceMs);
 

@@ -15,7 +15,13 @@ export interface User {
   enabled: boolean;
 }
 
-const toUser = (row: { id: string; name: string; email: string | null; superuser: number; enabled: number }): User => ({
+const toUser = (row: {
+  id: string;
+  name: string;
+  email: string | null;
+  superuser: number;
+  enabled: number;
+}): User => ({
   id: row.id,
   name: row.name,
   email: row.email,
@@ -23,7 +29,12 @@ const toUser = (row: { id: string; name: string; email: string | null; superuser
   enabled: row.enabled === 1,
 });
 
-export const subjectOf = (user: User): Subject => ({ kind: 'user', id: user.id, name: user.name, superuser: user.superuser });
+export const subjectOf = (user: User): Subject => ({
+  kind: 'user',
+  id: user.id,
+  name: user.name,
+  superuser: user.superuser,
+});
 
 export class IdentityService {
   constructor(
@@ -31,12 +42,18 @@ export class IdentityService {
     private readonly clock: Clock,
   ) {}
 
-  async createUser(input: { name: string; password?: string; email?: string; superuser?: boolean }): Promise<User> {
+  async createUser(input: {
+    name: string;
+    password?: string;
+    email?: string;
+    superuser?: boolean;
+  }): Promise<User> {
     const name = validateNamespaceName(input.name, 'username');
     if (input.password !== undefined && input.password.length < 8) {
       throw new Invalid('INVALID_PASSWORD', 'password must be at least 8 characters', { field: 'password' });
     }
-    if (await this.store.findNamespace(name)) throw new Conflict('NAMESPACE_EXISTS', `the name ${name} is already taken`);
+    if (await this.store.findNamespace(name))
+      throw new Conflict('NAMESPACE_EXISTS', `the name ${name} is already taken`);
     const id = newId();
     await this.store.insertUser({
       id,
@@ -94,7 +111,8 @@ export class IdentityService {
 
   async createOrganization(input: { name: string; owner: User }): Promise<{ id: string; name: string }> {
     const name = validateNamespaceName(input.name, 'name');
-    if (await this.store.findNamespace(name)) throw new Conflict('NAMESPACE_EXISTS', `the name ${name} is already taken`);
+    if (await this.store.findNamespace(name))
+      throw new Conflict('NAMESPACE_EXISTS', `the name ${name} is already taken`);
     const org = { id: newId(), name, created_at: this.clock.now() };
     await this.store.insertOrganization(org, input.owner.id);
     return { id: org.id, name };
@@ -102,7 +120,8 @@ export class IdentityService {
 
   async setMember(organization: string, user: string, role: OrganizationRole): Promise<void> {
     const org = await this.store.findNamespace(organization);
-    if (org?.kind !== 'organization') throw new NotFound('ORGANIZATION_NOT_FOUND', `organization ${organization} not found`);
+    if (org?.kind !== 'organization')
+      throw new NotFound('ORGANIZATION_NOT_FOUND', `organization ${organization} not found`);
     await this.store.upsertMember(org.id, (await this.getUserByName(user)).id, role);
   }
 

@@ -1,7 +1,14 @@
 import type { Kysely } from 'kysely';
 import type { IdentityTables, NamespaceKind, OrganizationRole, RepositoryRole } from './tables.js';
 
-const userColumns = ['namespaces.id', 'namespaces.name', 'users.email', 'users.superuser', 'users.enabled', 'users.password_hash'] as const;
+const userColumns = [
+  'namespaces.id',
+  'namespaces.name',
+  'users.email',
+  'users.superuser',
+  'users.enabled',
+  'users.password_hash',
+] as const;
 
 export class IdentityStore {
   constructor(private readonly db: Kysely<IdentityTables>) {}
@@ -29,11 +36,19 @@ export class IdentityStore {
   }
 
   async countUsers(): Promise<number> {
-    const row = await this.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const row = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     return Number(row.n);
   }
 
-  async insertNamespace(ns: { id: string; name: string; kind: NamespaceKind; created_at: number }): Promise<void> {
+  async insertNamespace(ns: {
+    id: string;
+    name: string;
+    kind: NamespaceKind;
+    created_at: number;
+  }): Promise<void> {
     await this.db.insertInto('namespaces').values(ns).execute();
   }
 
@@ -46,7 +61,10 @@ export class IdentityStore {
     created_at: number;
   }): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('namespaces').values({ id: user.id, name: user.name, kind: 'user', created_at: user.created_at }).execute();
+      await trx
+        .insertInto('namespaces')
+        .values({ id: user.id, name: user.name, kind: 'user', created_at: user.created_at })
+        .execute();
       await trx
         .insertInto('users')
         .values({
@@ -61,15 +79,28 @@ export class IdentityStore {
     });
   }
 
-  async insertOrganization(org: { id: string; name: string; created_at: number }, ownerId: string): Promise<void> {
+  async insertOrganization(
+    org: { id: string; name: string; created_at: number },
+    ownerId: string,
+  ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('namespaces').values({ ...org, kind: 'organization' }).execute();
-      await trx.insertInto('organization_members').values({ organization_id: org.id, user_id: ownerId, role: 'admin' }).execute();
+      await trx
+        .insertInto('namespaces')
+        .values({ ...org, kind: 'organization' })
+        .execute();
+      await trx
+        .insertInto('organization_members')
+        .values({ organization_id: org.id, user_id: ownerId, role: 'admin' })
+        .execute();
     });
   }
 
   async setUserEnabled(id: string, enabled: boolean): Promise<void> {
-    await this.db.updateTable('users').set({ enabled: enabled ? 1 : 0 }).where('id', '=', id).execute();
+    await this.db
+      .updateTable('users')
+      .set({ enabled: enabled ? 1 : 0 })
+      .where('id', '=', id)
+      .execute();
   }
 
   async upsertMember(organizationId: string, userId: string, role: OrganizationRole): Promise<void> {
@@ -90,7 +121,11 @@ export class IdentityStore {
     return row?.role;
   }
 
-  async upsertRepositoryPermission(repositoryId: string, userId: string, role: RepositoryRole): Promise<void> {
+  async upsertRepositoryPermission(
+    repositoryId: string,
+    userId: string,
+    role: RepositoryRole,
+  ): Promise<void> {
     await this.db
       .insertInto('repository_permissions')
       .values({ repository_id: repositoryId, user_id: userId, role })
@@ -115,7 +150,11 @@ export class IdentityStore {
   /** Repositories the user has an explicit permission on, and namespaces (names) where the user's role covers every repository. */
   async visibilityGrants(userId: string): Promise<{ repositoryIds: string[]; namespaces: string[] }> {
     const [perms, namespaces] = await Promise.all([
-      this.db.selectFrom('repository_permissions').select('repository_id').where('user_id', '=', userId).execute(),
+      this.db
+        .selectFrom('repository_permissions')
+        .select('repository_id')
+        .where('user_id', '=', userId)
+        .execute(),
       this.db
         .selectFrom('namespaces')
         .select('name')
@@ -125,7 +164,11 @@ export class IdentityStore {
             eb(
               'id',
               'in',
-              eb.selectFrom('organization_members').select('organization_id').where('user_id', '=', userId).where('role', '=', 'admin'),
+              eb
+                .selectFrom('organization_members')
+                .select('organization_id')
+                .where('user_id', '=', userId)
+                .where('role', '=', 'admin'),
             ),
           ]),
         )
@@ -135,7 +178,12 @@ export class IdentityStore {
   }
 
   latestSigningKey() {
-    return this.db.selectFrom('signing_keys').selectAll().orderBy('created_at', 'asc').orderBy('kid', 'asc').executeTakeFirst();
+    return this.db
+      .selectFrom('signing_keys')
+      .selectAll()
+      .orderBy('created_at', 'asc')
+      .orderBy('kid', 'asc')
+      .executeTakeFirst();
   }
 
   async insertSigningKey(key: IdentityTables['signing_keys']): Promise<void> {

@@ -21,7 +21,9 @@ export const identityMigrations: Record<string, Migration> = {
         .execute();
       await db.schema
         .createTable('organization_members')
-        .addColumn('organization_id', 'text', (c) => c.notNull().references('namespaces.id').onDelete('cascade'))
+        .addColumn('organization_id', 'text', (c) =>
+          c.notNull().references('namespaces.id').onDelete('cascade'),
+        )
         .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
         .addColumn('role', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('organization_members_pk', ['organization_id', 'user_id'])

@@ -40,7 +40,11 @@ export class Policy {
     if (subject.superuser) return 'admin';
     const namespace = await this.store.findNamespace(target.namespace);
     if (namespace?.kind === 'user' && namespace.id === subject.id) return 'admin';
-    if (namespace?.kind === 'organization' && (await this.store.memberRole(namespace.id, subject.id)) === 'admin') return 'admin';
+    if (
+      namespace?.kind === 'organization' &&
+      (await this.store.memberRole(namespace.id, subject.id)) === 'admin'
+    )
+      return 'admin';
     return maxRole(await this.store.repositoryRole(target.id, subject.id), everyone);
   }
 

@@ -85,7 +85,10 @@ export class RegistryTokens {
     return this.service;
   }
 
-  async issue(subject: Subject, access: AccessEntry[]): Promise<{ token: string; expiresIn: number; issuedAt: Date }> {
+  async issue(
+    subject: Subject,
+    access: AccessEntry[],
+  ): Promise<{ token: string; expiresIn: number; issuedAt: Date }> {
     const now = Math.floor(this.clock.now() / 1000);
     const claims: Claims =
       subject.kind === 'user' ? { name: subject.name, su: subject.superuser, access } : { access };
@@ -122,7 +125,9 @@ export class RegistryTokens {
       throw new Unauthenticated('UNAUTHORIZED', 'authentication required', { reason: 'invalid_token' });
     }
     const grant: TokenGrant = {
-      subject: payload.sub ? { kind: 'user', id: payload.sub, name: payload.name ?? '', superuser: payload.su === true } : { kind: 'anonymous' },
+      subject: payload.sub
+        ? { kind: 'user', id: payload.sub, name: payload.name ?? '', superuser: payload.su === true }
+        : { kind: 'anonymous' },
       access: Array.isArray(payload.access) ? payload.access : [],
       expiresAt: (payload.exp ?? 0) * 1000,
     };
@@ -134,5 +139,7 @@ export class RegistryTokens {
 
 /** True when the grant allows `action` on the resource (`*` allows every action). */
 export function grantAllows(grant: TokenGrant, type: string, name: string, action: string): boolean {
-  return grant.access.some((a) => a.type === type && a.name === name && (a.actions.includes(action) || a.actions.includes('*')));
+  return grant.access.some(
+    (a) => a.type === type && a.name === name && (a.actions.includes(action) || a.actions.includes('*')),
+  );
 }

@@ -6,7 +6,11 @@ import { loadConfig, parseListen } from './config.js';
 test('defaults, then environment, then flags', () => {
   assert.equal(loadConfig([], {}).config.listen, '0.0.0.0:5000');
   assert.equal(loadConfig([], {}).config.dataDir, path.resolve('./data'));
-  const env = { SLIPWAY_LISTEN: '127.0.0.1:6000', SLIPWAY_GC_GRACE: '60', SLIPWAY_DATABASE_URL: 'postgres://x/y' };
+  const env = {
+    SLIPWAY_LISTEN: '127.0.0.1:6000',
+    SLIPWAY_GC_GRACE: '60',
+    SLIPWAY_DATABASE_URL: 'postgres://x/y',
+  };
   const fromEnv = loadConfig([], env).config;
   assert.equal(fromEnv.listen, '127.0.0.1:6000');
   assert.equal(fromEnv.gcGraceSeconds, 60);

@@ -6,7 +6,10 @@ import { Value } from '@sinclair/typebox/value';
 /** The whole configuration of a Slipway process; every setting has a flag and an environment variable. */
 export const ConfigSchema = Type.Object({
   listen: Type.String({ default: '0.0.0.0:5000', description: 'HOST:PORT to listen on' }),
-  dataDir: Type.String({ default: './data', description: 'directory for the SQLite database, blobs and keys' }),
+  dataDir: Type.String({
+    default: './data',
+    description: 'directory for the SQLite database, blobs and keys',
+  }),
   databaseUrl: Type.Optional(
     Type.String({ description: 'postgres://... for PostgreSQL; default: SQLite file in the data directory' }),
   ),
@@ -14,15 +17,32 @@ export const ConfigSchema = Type.Object({
     Type.String({ description: 'external base URL (token realm); default: derived from the request Host' }),
   ),
   adminPassword: Type.Optional(Type.String({ description: 'password of the first superuser "admin"' })),
-  createAdmin: Type.Boolean({ default: true, description: 'create the superuser "admin" on an empty database' }),
+  createAdmin: Type.Boolean({
+    default: true,
+    description: 'create the superuser "admin" on an empty database',
+  }),
   secretKey: Type.Optional(
-    Type.String({ description: 'master key (32+ chars) encrypting secrets at rest; default: key file in the data directory' }),
+    Type.String({
+      description:
+        'master key (32+ chars) encrypting secrets at rest; default: key file in the data directory',
+    }),
   ),
-  tokenService: Type.String({ default: 'slipway', description: 'registry token service name (JWT audience)' }),
+  tokenService: Type.String({
+    default: 'slipway',
+    description: 'registry token service name (JWT audience)',
+  }),
   tokenTtlSeconds: Type.Integer({ default: 900, minimum: 60 }),
-  uploadTtlSeconds: Type.Integer({ default: 86400, minimum: 60, description: 'idle upload sessions expire after this' }),
+  uploadTtlSeconds: Type.Integer({
+    default: 86400,
+    minimum: 60,
+    description: 'idle upload sessions expire after this',
+  }),
   gcIntervalSeconds: Type.Integer({ default: 3600, minimum: 0, description: '0 disables the periodic gc' }),
-  gcGraceSeconds: Type.Integer({ default: 3600, minimum: 0, description: 'unreferenced blobs younger than this are kept' }),
+  gcGraceSeconds: Type.Integer({
+    default: 3600,
+    minimum: 0,
+    description: 'unreferenced blobs younger than this are kept',
+  }),
   maxManifestBytes: Type.Integer({ default: 4 * 1024 * 1024, minimum: 1024 }),
   logLevel: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
@@ -50,7 +70,10 @@ const settings: Array<[flag: string, key: keyof Config, env: string]> = [
 ];
 
 export const configHelp = settings
-  .map(([flag, key, env]) => `  --${flag.padEnd(20)} ${env.padEnd(28)} ${ConfigSchema.properties[key].description ?? ''}`)
+  .map(
+    ([flag, key, env]) =>
+      `  --${flag.padEnd(20)} ${env.padEnd(28)} ${ConfigSchema.properties[key].description ?? ''}`,
+  )
   .join('\n');
 
 /**
@@ -89,6 +112,7 @@ export function parseListen(listen: string): { host: string; port: number } {
   const idx = listen.lastIndexOf(':');
   const host = idx > 0 ? listen.slice(0, idx).replace(/^\[|\]$/g, '') : '0.0.0.0';
   const port = Number(idx >= 0 ? listen.slice(idx + 1) : listen);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid listen address: ${listen}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`invalid listen address: ${listen}`);
   return { host, port };
 }

@@ -4,7 +4,16 @@
  * face may pass through (the OCI face uses the registry's codes verbatim).
  */
 export abstract class DomainError extends Error {
-  abstract readonly kind: 'not_found' | 'denied' | 'unauthenticated' | 'invalid' | 'conflict' | 'too_large' | 'range' | 'unsupported' | 'quota';
+  abstract readonly kind:
+    | 'not_found'
+    | 'denied'
+    | 'unauthenticated'
+    | 'invalid'
+    | 'conflict'
+    | 'too_large'
+    | 'range'
+    | 'unsupported'
+    | 'quota';
   constructor(
     readonly code: string,
     message: string,

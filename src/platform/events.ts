@@ -3,7 +3,14 @@ import { EventEmitter } from 'node:events';
 /** Every change a user can make is announced here; notifications, triggers and the audit log subscribe. */
 export type DomainEvent =
   | { type: 'repository.created'; repository: string; actor: string }
-  | { type: 'manifest.pushed'; repository: string; digest: string; mediaType: string; tag?: string; actor: string }
+  | {
+      type: 'manifest.pushed';
+      repository: string;
+      digest: string;
+      mediaType: string;
+      tag?: string;
+      actor: string;
+    }
   | { type: 'manifest.deleted'; repository: string; digest: string; actor: string }
   | { type: 'tag.deleted'; repository: string; tag: string; actor: string }
   | { type: 'blob.deleted'; repository: string; digest: string; actor: string };

@@ -12,8 +12,14 @@ test('work on one key runs one at a time, in order; other keys run alongside', a
       log.push(`end ${name}`);
     });
   await Promise.all([step('a', 'a1', 20), step('a', 'a2', 1), step('b', 'b1', 5)]);
-  assert.deepEqual(log.filter((l) => / a\d/.test(l)), ['start a1', 'end a1', 'start a2', 'end a2']);
+  assert.deepEqual(
+    log.filter((l) => / a\d/.test(l)),
+    ['start a1', 'end a1', 'start a2', 'end a2'],
+  );
   assert.ok(log.indexOf('end b1') < log.indexOf('end a1'));
-  await assert.rejects(mutex.run('a', async () => Promise.reject(new Error('boom'))), /boom/);
+  await assert.rejects(
+    mutex.run('a', async () => Promise.reject(new Error('boom'))),
+    /boom/,
+  );
   assert.equal(await mutex.run('a', async () => 42), 42, 'a failure releases the key');
 });

@@ -66,7 +66,9 @@ export class BlobsService {
       const row = await this.store.repositoryBlob(source.name, digest);
       if (!row || !(await this.blobs.stat(digest))) continue;
       const repo = await this.repositories.ensure(repositoryName, subject);
-      await this.digestLocks.run(digest, () => this.store.linkBlob(repo.id, digest, row.size, this.clock.now()));
+      await this.digestLocks.run(digest, () =>
+        this.store.linkBlob(repo.id, digest, row.size, this.clock.now()),
+      );
       return true;
     }
     return false;
@@ -78,10 +80,19 @@ export class BlobsService {
     const repo = await this.repositories.find(repositoryName);
     if (!repo) throw blobUnknown(digest);
     if (await this.store.blobReferencedInRepository(repo.id, digest)) {
-      throw new Unsupported('UNSUPPORTED', 'the blob is referenced by a manifest of this repository; delete the manifest first', { digest });
+      throw new Unsupported(
+        'UNSUPPORTED',
+        'the blob is referenced by a manifest of this repository; delete the manifest first',
+        { digest },
+      );
     }
     if (!(await this.store.unlinkBlob(repo.id, digest))) throw blobUnknown(digest);
-    this.events.emit({ type: 'blob.deleted', repository: repositoryName, digest, actor: subjectName(subject) });
+    this.events.emit({
+      type: 'blob.deleted',
+      repository: repositoryName,
+      digest,
+      actor: subjectName(subject),
+    });
   }
 }
 
@@ -100,4 +111,5 @@ export function resolveRange(range: ByteRangeRequest, size: number): { start: nu
   return { start, end };
 }
 
-const unsatisfiable = (size: number) => new RangeNotSatisfiable('RANGE_INVALID', 'requested range not satisfiable', { size });
+const unsatisfiable = (size: number) =>
+  new RangeNotSatisfiable('RANGE_INVALID', 'requested range not satisfiable', { size });

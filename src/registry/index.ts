@@ -1,6 +1,11 @@
 export { BlobsService, resolveRange, type ByteRangeRequest } from './blobs.service.js';
 export { GarbageCollector, type GcReport } from './gc.service.js';
-export { ManifestsService, referrersIndexMediaType, type Referrer, type StoredManifest } from './manifests.service.js';
+export {
+  ManifestsService,
+  referrersIndexMediaType,
+  type Referrer,
+  type StoredManifest,
+} from './manifests.service.js';
 export { registryMigrations } from './migrations.js';
 export { namespaceOf, validateRepositoryName } from './names.js';
 export { RegistryStore } from './registry.store.js';

@@ -26,8 +26,10 @@ export interface Referrer {
   annotations?: Record<string, string>;
 }
 
-const manifestUnknown = (reference: string) => new NotFound('MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference });
-const isForeignKeyViolation = (err: unknown) => /FOREIGN KEY|foreign key/.test(String((err as Error)?.message));
+const manifestUnknown = (reference: string) =>
+  new NotFound('MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference });
+const isForeignKeyViolation = (err: unknown) =>
+  /FOREIGN KEY|foreign key/.test(String((err as Error)?.message));
 
 export class ManifestsService {
   constructor(
@@ -56,12 +58,18 @@ export class ManifestsService {
   ): Promise<{ digest: string; subject?: string }> {
     const ref = parseReference(reference);
     if (bytes.length > this.maxBytes) {
-      throw new TooLarge('SIZE_INVALID', `manifest is larger than ${this.maxBytes} bytes`, { size: bytes.length, limit: this.maxBytes });
+      throw new TooLarge('SIZE_INVALID', `manifest is larger than ${this.maxBytes} bytes`, {
+        size: bytes.length,
+        limit: this.maxBytes,
+      });
     }
     const algorithm = ref.kind === 'digest' ? parseDigest(ref.digest).algorithm : 'sha256';
     const digest = digestOf(bytes, algorithm);
     if (ref.kind === 'digest' && ref.digest !== digest) {
-      throw new Invalid('DIGEST_INVALID', 'provided digest did not match the manifest', { expected: ref.digest, actual: digest });
+      throw new Invalid('DIGEST_INVALID', 'provided digest did not match the manifest', {
+        expected: ref.digest,
+        actual: digest,
+      });
     }
     const doc = parseManifest(bytes, contentType);
     const repo = await this.repositories.ensure(repositoryName, subject);
@@ -70,9 +78,16 @@ export class ManifestsService {
       this.store.linkedDigests(repo.id, doc.blobs),
       this.store.existingManifests(repo.id, doc.children),
     ]);
-    const missing = [...doc.blobs.filter((d) => !linked.has(d)), ...doc.children.filter((d) => !present.has(d))];
+    const missing = [
+      ...doc.blobs.filter((d) => !linked.has(d)),
+      ...doc.children.filter((d) => !present.has(d)),
+    ];
     if (missing.length > 0) {
-      throw new Invalid('MANIFEST_BLOB_UNKNOWN', 'manifest references blobs or manifests unknown to the repository', { missing });
+      throw new Invalid(
+        'MANIFEST_BLOB_UNKNOWN',
+        'manifest references blobs or manifests unknown to the repository',
+        { missing },
+      );
     }
 
     const now = this.clock.now();
@@ -97,7 +112,10 @@ export class ManifestsService {
       });
     } catch (err) {
       // gc removed a referenced blob between the check above and the insert.
-      if (isForeignKeyViolation(err)) throw new Invalid('MANIFEST_BLOB_UNKNOWN', 'manifest references a blob that was just removed', { digest });
+      if (isForeignKeyViolation(err))
+        throw new Invalid('MANIFEST_BLOB_UNKNOWN', 'manifest references a blob that was just removed', {
+          digest,
+        });
       throw err;
     }
     this.events.emit({
@@ -135,16 +153,24 @@ export class ManifestsService {
       this.events.emit({ type: 'tag.deleted', repository: repositoryName, tag: ref.tag, actor });
       return;
     }
-    if (!(await this.store.transaction((store) => store.deleteManifest(repo.id, ref.digest, now)))) throw manifestUnknown(reference);
+    if (!(await this.store.transaction((store) => store.deleteManifest(repo.id, ref.digest, now))))
+      throw manifestUnknown(reference);
     this.events.emit({ type: 'manifest.deleted', repository: repositoryName, digest: ref.digest, actor });
   }
 
   /** Tags in byte order after `last`; `limit` undefined lists all. `more` tells whether another page follows. */
-  async tags(repositoryName: string, opts: { last?: string; limit?: number }): Promise<{ tags: string[]; more: boolean }> {
+  async tags(
+    repositoryName: string,
+    opts: { last?: string; limit?: number },
+  ): Promise<{ tags: string[]; more: boolean }> {
     const repo = await this.repositories.get(repositoryName);
-    if (opts.last !== undefined && !isTag(opts.last)) throw new Invalid('TAG_INVALID', 'last is not a valid tag', { last: opts.last });
+    if (opts.last !== undefined && !isTag(opts.last))
+      throw new Invalid('TAG_INVALID', 'last is not a valid tag', { last: opts.last });
     if (opts.limit === 0) return { tags: [], more: false };
-    const tags = await this.store.activeTags(repo.id, { last: opts.last, limit: opts.limit === undefined ? undefined : opts.limit + 1 });
+    const tags = await this.store.activeTags(repo.id, {
+      last: opts.last,
+      limit: opts.limit === undefined ? undefined : opts.limit + 1,
+    });
     const more = opts.limit !== undefined && tags.length > opts.limit;
     return { tags: more ? tags.slice(0, opts.limit) : tags, more };
   }

@@ -18,5 +18,8 @@ export const manifestKinds: Record<string, ManifestKind> = {
 
 /** Layers that by definition may live elsewhere (their `urls`): a manifest may reference them without pushing them. */
 export function isNonDistributable(mediaType: string): boolean {
-  return mediaType.includes('.nondistributable.') || mediaType === 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip';
+  return (
+    mediaType.includes('.nondistributable.') ||
+    mediaType === 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'
+  );
 }

@@ -25,16 +25,24 @@ export const registryMigrations: Record<string, Migration> = {
 
       await db.schema
         .createTable('repository_blobs')
-        .addColumn('repository_id', 'text', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
+        .addColumn('repository_id', 'text', (c) =>
+          c.notNull().references('repositories.id').onDelete('cascade'),
+        )
         .addColumn('digest', 'text', (c) => c.notNull().references('blobs.digest').onDelete('cascade'))
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('repository_blobs_pk', ['repository_id', 'digest'])
         .execute();
-      await db.schema.createIndex('repository_blobs_digest').on('repository_blobs').column('digest').execute();
+      await db.schema
+        .createIndex('repository_blobs_digest')
+        .on('repository_blobs')
+        .column('digest')
+        .execute();
 
       await db.schema
         .createTable('manifests')
-        .addColumn('repository_id', 'text', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
+        .addColumn('repository_id', 'text', (c) =>
+          c.notNull().references('repositories.id').onDelete('cascade'),
+        )
         .addColumn('digest', 'text', (c) => c.notNull())
         .addColumn('media_type', 'text', (c) => c.notNull())
         .addColumn('artifact_type', 'text')
@@ -45,7 +53,11 @@ export const registryMigrations: Record<string, Migration> = {
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('manifests_pk', ['repository_id', 'digest'])
         .execute();
-      await db.schema.createIndex('manifests_subject').on('manifests').columns(['repository_id', 'subject_digest']).execute();
+      await db.schema
+        .createIndex('manifests_subject')
+        .on('manifests')
+        .columns(['repository_id', 'subject_digest'])
+        .execute();
 
       // A manifest's blobs; the foreign key to blobs makes gc and a manifest push that references the same blob exclude each other.
       await db.schema
@@ -54,8 +66,12 @@ export const registryMigrations: Record<string, Migration> = {
         .addColumn('manifest_digest', 'text', (c) => c.notNull())
         .addColumn('blob_digest', 'text', (c) => c.notNull().references('blobs.digest'))
         .addPrimaryKeyConstraint('manifest_blobs_pk', ['repository_id', 'manifest_digest', 'blob_digest'])
-        .addForeignKeyConstraint('manifest_blobs_manifest', ['repository_id', 'manifest_digest'], 'manifests', ['repository_id', 'digest'], (fk) =>
-          fk.onDelete('cascade'),
+        .addForeignKeyConstraint(
+          'manifest_blobs_manifest',
+          ['repository_id', 'manifest_digest'],
+          'manifests',
+          ['repository_id', 'digest'],
+          (fk) => fk.onDelete('cascade'),
         )
         .execute();
       await db.schema.createIndex('manifest_blobs_blob').on('manifest_blobs').column('blob_digest').execute();
@@ -66,15 +82,21 @@ export const registryMigrations: Record<string, Migration> = {
         .addColumn('manifest_digest', 'text', (c) => c.notNull())
         .addColumn('child_digest', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('manifest_children_pk', ['repository_id', 'manifest_digest', 'child_digest'])
-        .addForeignKeyConstraint('manifest_children_manifest', ['repository_id', 'manifest_digest'], 'manifests', ['repository_id', 'digest'], (fk) =>
-          fk.onDelete('cascade'),
+        .addForeignKeyConstraint(
+          'manifest_children_manifest',
+          ['repository_id', 'manifest_digest'],
+          'manifests',
+          ['repository_id', 'digest'],
+          (fk) => fk.onDelete('cascade'),
         )
         .execute();
 
       await db.schema
         .createTable('tags')
         .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('repository_id', 'text', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
+        .addColumn('repository_id', 'text', (c) =>
+          c.notNull().references('repositories.id').onDelete('cascade'),
+        )
         .addColumn('name', 'text', (c) => types.binaryText(c.notNull()))
         .addColumn('manifest_digest', 'text', (c) => c.notNull())
         .addColumn('start_ts', 'bigint', (c) => c.notNull())
@@ -87,12 +109,18 @@ export const registryMigrations: Record<string, Migration> = {
         .unique()
         .where(sql.ref('end_ts'), 'is', null)
         .execute();
-      await db.schema.createIndex('tags_manifest').on('tags').columns(['repository_id', 'manifest_digest']).execute();
+      await db.schema
+        .createIndex('tags_manifest')
+        .on('tags')
+        .columns(['repository_id', 'manifest_digest'])
+        .execute();
 
       await db.schema
         .createTable('uploads')
         .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('repository_id', 'text', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
+        .addColumn('repository_id', 'text', (c) =>
+          c.notNull().references('repositories.id').onDelete('cascade'),
+        )
         .addColumn('size', 'bigint', (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('updated_at', 'bigint', (c) => c.notNull())

@@ -27,6 +27,7 @@ export function parseReference(reference: string): Reference {
     if (!isDigest(reference)) throw new Invalid('DIGEST_INVALID', 'invalid digest', { reference });
     return { kind: 'digest', digest: reference };
   }
-  if (!isTag(reference)) throw new Invalid('TAG_INVALID', 'manifest tag did not match the tag format', { reference });
+  if (!isTag(reference))
+    throw new Invalid('TAG_INVALID', 'manifest tag did not match the tag format', { reference });
   return { kind: 'tag', tag: reference };
 }

@@ -2,7 +2,6 @@ import { type Kysely, type Transaction } from 'kysely';
 import type { Visibility } from '../identity/index.js';
 import type { RegistryTables } from './tables.js';
 
-
 export interface ManifestRow {
   digest: string;
   media_type: string;
@@ -116,7 +115,10 @@ export class RegistryStore {
   }
 
   /** Repositories (names) that hold a blob, for mounting without `from`. */
-  async repositoriesWithBlob(digest: string, limit: number): Promise<Array<{ id: string; name: string; namespace: string; visibility: Visibility }>> {
+  async repositoriesWithBlob(
+    digest: string,
+    limit: number,
+  ): Promise<Array<{ id: string; name: string; namespace: string; visibility: Visibility }>> {
     return this.db
       .selectFrom('repository_blobs as rb')
       .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
@@ -139,7 +141,11 @@ export class RegistryStore {
 
   // Manifests and tags
 
-  manifestByDigest(repositoryName: string, digest: string, withBytes: boolean): Promise<ManifestRow | undefined> {
+  manifestByDigest(
+    repositoryName: string,
+    digest: string,
+    withBytes: boolean,
+  ): Promise<ManifestRow | undefined> {
     return this.db
       .selectFrom('repositories as r')
       .innerJoin('manifests as m', 'm.repository_id', 'r.id')
@@ -154,7 +160,9 @@ export class RegistryStore {
     return this.db
       .selectFrom('repositories as r')
       .innerJoin('tags as t', 't.repository_id', 'r.id')
-      .innerJoin('manifests as m', (j) => j.onRef('m.repository_id', '=', 'r.id').onRef('m.digest', '=', 't.manifest_digest'))
+      .innerJoin('manifests as m', (j) =>
+        j.onRef('m.repository_id', '=', 'r.id').onRef('m.digest', '=', 't.manifest_digest'),
+      )
       .select(['m.digest', 'm.media_type', 'm.size'])
       .$if(withBytes, (q) => q.select('m.bytes'))
       .where('r.name', '=', repositoryName)
@@ -187,9 +195,16 @@ export class RegistryStore {
       .executeTakeFirst();
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return;
     const key = { repository_id: manifest.repository_id, manifest_digest: manifest.digest };
-    if (blobs.length) await this.db.insertInto('manifest_blobs').values(blobs.map((blob_digest) => ({ ...key, blob_digest }))).execute();
+    if (blobs.length)
+      await this.db
+        .insertInto('manifest_blobs')
+        .values(blobs.map((blob_digest) => ({ ...key, blob_digest })))
+        .execute();
     if (children.length) {
-      await this.db.insertInto('manifest_children').values(children.map((child_digest) => ({ ...key, child_digest }))).execute();
+      await this.db
+        .insertInto('manifest_children')
+        .values(children.map((child_digest) => ({ ...key, child_digest })))
+        .execute();
     }
   }
 
@@ -203,7 +218,8 @@ export class RegistryStore {
       .where('end_ts', 'is', null)
       .executeTakeFirst();
     if (current?.manifest_digest === digest) return;
-    if (current) await this.db.updateTable('tags').set({ end_ts: now }).where('id', '=', current.id).execute();
+    if (current)
+      await this.db.updateTable('tags').set({ end_ts: now }).where('id', '=', current.id).execute();
     await this.db
       .insertInto('tags')
       .values({ id, repository_id: repositoryId, name, manifest_digest: digest, start_ts: now, end_ts: null })
@@ -239,7 +255,11 @@ export class RegistryStore {
   }
 
   async activeTags(repositoryId: string, opts: { last?: string; limit?: number }): Promise<string[]> {
-    let q = this.db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).where('end_ts', 'is', null);
+    let q = this.db
+      .selectFrom('tags')
+      .select('name')
+      .where('repository_id', '=', repositoryId)
+      .where('end_ts', 'is', null);
     if (opts.last !== undefined) q = q.where('name', '>', opts.last);
     q = q.orderBy('name');
     if (opts.limit !== undefined) q = q.limit(opts.limit);
@@ -300,7 +320,13 @@ export class RegistryStore {
       .select('b.digest')
       .where('b.last_used_at', '<', before)
       .where(({ not, exists, selectFrom }) =>
-        not(exists(selectFrom('manifest_blobs as mb').select('mb.blob_digest').whereRef('mb.blob_digest', '=', 'b.digest'))),
+        not(
+          exists(
+            selectFrom('manifest_blobs as mb')
+              .select('mb.blob_digest')
+              .whereRef('mb.blob_digest', '=', 'b.digest'),
+          ),
+        ),
       )
       .limit(limit)
       .execute();
@@ -326,4 +352,3 @@ export class RegistryStore {
     return new Set(rows.map((r) => r.digest));
   }
 }
-

@@ -2,7 +2,14 @@ import type { Clock } from '../platform/clock.js';
 import type { EventBus } from '../platform/events.js';
 import { NotFound } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
-import { subjectName, type IdentityService, type Policy, type RepositoryTarget, type Subject, type Visibility } from '../identity/index.js';
+import {
+  subjectName,
+  type IdentityService,
+  type Policy,
+  type RepositoryTarget,
+  type Subject,
+  type Visibility,
+} from '../identity/index.js';
 import { namespaceOf, validateRepositoryName } from './names.js';
 import type { RegistryStore } from './registry.store.js';
 
@@ -35,7 +42,9 @@ export class RepositoriesService {
   /** The repository as the policy sees it, whether or not it exists yet. */
   async target(name: string): Promise<RepositoryTarget> {
     const repo = await this.find(name);
-    return repo ? { namespace: repo.namespace, id: repo.id, visibility: repo.visibility } : { namespace: namespaceOf(name) };
+    return repo
+      ? { namespace: repo.namespace, id: repo.id, visibility: repo.visibility }
+      : { namespace: namespaceOf(name) };
   }
 
   /**
@@ -64,6 +73,11 @@ export class RepositoriesService {
     const visible = await this.policy.visibleSet(subject);
     return visible.all
       ? this.store.listRepositoryNames({ all: true, repositoryIds: [], namespaces: [], ...opts })
-      : this.store.listRepositoryNames({ all: false, repositoryIds: visible.repositoryIds, namespaces: visible.namespaces, ...opts });
+      : this.store.listRepositoryNames({
+          all: false,
+          repositoryIds: visible.repositoryIds,
+          namespaces: visible.namespaces,
+          ...opts,
+        });
   }
 }

@@ -22,7 +22,8 @@ export interface UploadState {
   size: number;
 }
 
-const unknownUpload = (id: string) => new NotFound('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { id });
+const unknownUpload = (id: string) =>
+  new NotFound('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { id });
 
 /**
  * Blob upload sessions: chunks appended in order, the digest computed while the
@@ -68,14 +69,23 @@ export class UploadsService {
    * Finishes the upload with its last chunk (if any) and makes it the blob `digest`.
    * A digest that does not match the bytes is DIGEST_INVALID and stores nothing.
    */
-  async finish(repositoryName: string, id: string, digest: string, data?: Readable, range?: ChunkRange): Promise<string> {
+  async finish(
+    repositoryName: string,
+    id: string,
+    digest: string,
+    data?: Readable,
+    range?: ChunkRange,
+  ): Promise<string> {
     const { algorithm } = parseDigest(digest);
     return this.sessionLocks.run(id, async () => {
       const upload = await this.load(repositoryName, id);
       const size = data || range ? await this.write(id, upload.size, data, range) : upload.size;
       const actual = await this.digestOf(id, size, algorithm);
       if (actual !== digest) {
-        throw new Invalid('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: digest, actual });
+        throw new Invalid('DIGEST_INVALID', 'provided digest did not match uploaded content', {
+          expected: digest,
+          actual,
+        });
       }
       await this.digestLocks.run(digest, async () => {
         await this.blobs.finishUpload(id, size, digest);
@@ -122,19 +132,35 @@ export class UploadsService {
 
   private async load(repositoryName: string, id: string) {
     if (!/^[a-f0-9]{32}$/.test(id)) throw unknownUpload(id);
-    const [upload, repo] = await Promise.all([this.store.findUpload(id), this.repositories.find(repositoryName)]);
+    const [upload, repo] = await Promise.all([
+      this.store.findUpload(id),
+      this.repositories.find(repositoryName),
+    ]);
     // A session is bound to the repository it was started in, and idle sessions expire.
-    if (!upload || !repo || upload.repository_id !== repo.id || upload.updated_at < this.clock.now() - this.uploadTtlMs) {
+    if (
+      !upload ||
+      !repo ||
+      upload.repository_id !== repo.id ||
+      upload.updated_at < this.clock.now() - this.uploadTtlMs
+    ) {
       throw unknownUpload(id);
     }
     return upload;
   }
 
   /** Appends at `offset`, hashing on the way; returns the new size. Only whole, in-order chunks move the offset. */
-  private async write(id: string, offset: number, data: Readable | undefined, range?: ChunkRange): Promise<number> {
+  private async write(
+    id: string,
+    offset: number,
+    data: Readable | undefined,
+    range?: ChunkRange,
+  ): Promise<number> {
     if (range && (range.start !== offset || range.end < range.start)) {
       data?.resume();
-      throw new RangeNotSatisfiable('BLOB_UPLOAD_INVALID', `chunk must start at offset ${offset}`, { offset, range });
+      throw new RangeNotSatisfiable('BLOB_UPLOAD_INVALID', `chunk must start at offset ${offset}`, {
+        offset,
+        range,
+      });
     }
     if (!data) return offset;
     const state = await this.runningHash(id, offset);
@@ -148,7 +174,10 @@ export class UploadsService {
     try {
       written = await this.blobs.appendUpload(id, offset, data.pipe(hashing));
       if (range && written !== range.end - range.start + 1) {
-        throw new RangeNotSatisfiable('BLOB_UPLOAD_INVALID', 'chunk length does not match Content-Range', { range, received: written });
+        throw new RangeNotSatisfiable('BLOB_UPLOAD_INVALID', 'chunk length does not match Content-Range', {
+          range,
+          received: written,
+        });
       }
     } catch (err) {
       this.hashes.delete(id); // the hash saw bytes the offset will not keep

@@ -8,7 +8,10 @@ import { NotFound } from '../../src/platform/errors.js';
 import { randomToken } from '../../src/platform/ids.js';
 
 /** The behaviour every BlobStore implementation must have (filesystem now, S3 later). */
-export function blobStoreContract(name: string, create: () => Promise<{ store: BlobStore; cleanup: () => Promise<void> }>): void {
+export function blobStoreContract(
+  name: string,
+  create: () => Promise<{ store: BlobStore; cleanup: () => Promise<void> }>,
+): void {
   const withStore = async (fn: (store: BlobStore) => Promise<void>) => {
     const { store, cleanup } = await create();
     try {
@@ -91,10 +94,13 @@ export function blobStoreContract(name: string, create: () => Promise<{ store: B
       const b = await put(store, 'bbbbb');
       const listed = new Map<string, number>();
       for await (const blob of store.list()) listed.set(blob.digest, blob.size);
-      assert.deepEqual(listed, new Map<string, number>([
-        [a, 3],
-        [b, 5],
-      ]));
+      assert.deepEqual(
+        listed,
+        new Map<string, number>([
+          [a, 3],
+          [b, 5],
+        ]),
+      );
       await store.delete(a);
       assert.equal(await store.stat(a), undefined);
       assert.ok(await store.healthy());
@@ -104,6 +110,7 @@ export function blobStoreContract(name: string, create: () => Promise<{ store: B
     withStore(async (store) => {
       const contents = Array.from({ length: 20 }, (_, i) => `blob number ${i} `.repeat(1000));
       const digests = await Promise.all(contents.map((c) => put(store, c)));
-      for (const [i, digest] of digests.entries()) assert.equal(await text(await store.read(digest)), contents[i]);
+      for (const [i, digest] of digests.entries())
+        assert.equal(await text(await store.read(digest)), contents[i]);
     }));
 }

@@ -28,18 +28,31 @@ test('first start prints a generated admin password once; it logs in; gc runs fr
   const password = printed[1]!;
   const client = new RegistryClient(server.url, { username: 'admin', password });
   assert.equal((await client.token(['repository:admin/x:pull'])).status, 200);
-  assert.equal((await new RegistryClient(server.url, { username: 'admin', password: 'wrong' }).token([])).status, 401);
+  assert.equal(
+    (await new RegistryClient(server.url, { username: 'admin', password: 'wrong' }).token([])).status,
+    401,
+  );
   await client.pushBlob('admin/cli', Buffer.from('unreferenced'));
   await server.stop();
 
   server = await spawnServer({ dataDir, env });
-  assert.doesNotMatch(server.output(), /created superuser/, 'the password is printed only on the first start');
+  assert.doesNotMatch(
+    server.output(),
+    /created superuser/,
+    'the password is printed only on the first start',
+  );
   assert.equal((await new RegistryClient(server.url, { username: 'admin', password }).token([])).status, 200);
   await server.stop();
 
   const dry = slipway(['gc', '--dry-run', '--data', dataDir, '--gc-grace', '0']);
   assert.equal(dry.status, 0, dry.stderr);
-  assert.deepEqual(JSON.parse(dry.stdout), { dryRun: true, deletedBlobs: 1, freedBytes: 12, orphanFiles: 0, expiredUploads: 0 });
+  assert.deepEqual(JSON.parse(dry.stdout), {
+    dryRun: true,
+    deletedBlobs: 1,
+    freedBytes: 12,
+    orphanFiles: 0,
+    expiredUploads: 0,
+  });
   const real = slipway(['gc', '--data', dataDir, '--gc-grace', '0']);
   assert.equal(JSON.parse(real.stdout).deletedBlobs, 1);
   assert.equal(JSON.parse(slipway(['gc', '--data', dataDir, '--gc-grace', '0']).stdout).deletedBlobs, 0);

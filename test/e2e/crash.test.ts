@@ -30,7 +30,10 @@ async function pushImage(client: RegistryClient, name: string, tag: string): Pro
     const part = layer.subarray(offset, offset + chunk);
     const res = await client.request('PATCH', location, {
       body: part,
-      headers: { 'content-range': `${offset}-${offset + part.length - 1}`, 'content-type': 'application/octet-stream' },
+      headers: {
+        'content-range': `${offset}-${offset + part.length - 1}`,
+        'content-type': 'application/octet-stream',
+      },
     });
     if (res.status !== 202) throw new Error(`patch ${res.status}`);
     location = res.headers.get('location')!;
@@ -41,12 +44,25 @@ async function pushImage(client: RegistryClient, name: string, tag: string): Pro
   const manifest = JSON.stringify({
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigest, size: layer.length }],
+    config: {
+      mediaType: 'application/vnd.oci.image.config.v1+json',
+      digest: configDigest,
+      size: config.length,
+    },
+    layers: [
+      { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigest, size: layer.length },
+    ],
   });
   const put = await client.pushManifest(name, tag, manifest);
   if (put.status !== 201) throw new Error(`manifest ${put.status}`);
-  return { tag, manifest, blobs: new Map([[configDigest, config], [layerDigest, layer]]) };
+  return {
+    tag,
+    manifest,
+    blobs: new Map([
+      [configDigest, config],
+      [layerDigest, layer],
+    ]),
+  };
 }
 
 async function sha256File(file: string): Promise<string> {
@@ -61,7 +77,10 @@ forEachDatabase((database) => {
       if (database === 'postgres' && !(await postgresAvailable())) return t.skip('PostgreSQL not reachable');
       const dataDir = await mkdtemp(path.join(os.tmpdir(), 'slipway-crash-'));
       const pg = database === 'postgres' ? await createPostgresDatabase() : undefined;
-      const env: Record<string, string> = { SLIPWAY_ADMIN_PASSWORD: password, ...(pg ? { SLIPWAY_DATABASE_URL: pg.url } : {}) };
+      const env: Record<string, string> = {
+        SLIPWAY_ADMIN_PASSWORD: password,
+        ...(pg ? { SLIPWAY_DATABASE_URL: pg.url } : {}),
+      };
       let server = await spawnServer({ dataDir, env });
       t.after(async () => {
         await server.stop('SIGKILL');

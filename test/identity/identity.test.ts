@@ -31,7 +31,11 @@ forEachDatabase((database) => {
     test('stored password hashes are argon2id', async (t) => {
       if (skip) return t.skip('PostgreSQL not reachable');
       await server.services.identity.createUser({ name: 'hashcheck', password: 'long-enough-pw' });
-      const row = await server.db.selectFrom('users').select('password_hash').where('id', '=', (await server.services.identity.getUserByName('hashcheck')).id).executeTakeFirstOrThrow();
+      const row = await server.db
+        .selectFrom('users')
+        .select('password_hash')
+        .where('id', '=', (await server.services.identity.getUserByName('hashcheck')).id)
+        .executeTakeFirstOrThrow();
       assert.match(row.password_hash!, /^\$argon2id\$/);
     });
 
@@ -69,7 +73,11 @@ forEachDatabase((database) => {
       assert.equal(target.visibility, 'private');
       const role = async (name: string) => policy.repositoryRole(subjectOf(users[name]!), target);
       assert.equal(await role('orgadmin'), 'admin');
-      assert.equal(await role('creator'), 'admin', 'the creator of a repository in an organization administers it');
+      assert.equal(
+        await role('creator'),
+        'admin',
+        'the creator of a repository in an organization administers it',
+      );
       assert.equal(await role('member'), undefined);
       assert.equal(await role('reader'), 'read');
       assert.equal(await role('writer'), 'write');
@@ -77,7 +85,11 @@ forEachDatabase((database) => {
       assert.equal(await policy.repositoryRole(anonymous, target), undefined);
       assert.equal(await policy.repositoryRole(root, target), 'admin');
       assert.deepEqual([...(await policy.registryActions(subjectOf(users.reader!), target))], ['pull']);
-      assert.deepEqual([...(await policy.registryActions(subjectOf(users.writer!), target))].sort(), ['delete', 'pull', 'push']);
+      assert.deepEqual([...(await policy.registryActions(subjectOf(users.writer!), target))].sort(), [
+        'delete',
+        'pull',
+        'push',
+      ]);
 
       await repositories.setVisibility('acme/app', 'public');
       const publicTarget = await repositories.target('acme/app');
@@ -94,7 +106,11 @@ forEachDatabase((database) => {
       assert.equal(await policy.canCreateRepository(anonymous, 'owner'), false);
       assert.equal(await policy.canCreateRepository(root, 'no-such-namespace'), false);
       const fresh = await repositories.target('owner/new');
-      assert.deepEqual([...(await policy.registryActions(subjectOf(users.owner!), fresh))].sort(), ['delete', 'pull', 'push']);
+      assert.deepEqual([...(await policy.registryActions(subjectOf(users.owner!), fresh))].sort(), [
+        'delete',
+        'pull',
+        'push',
+      ]);
       assert.deepEqual([...(await policy.registryActions(subjectOf(users.stranger!), fresh))], []);
       assert.ok(org.id);
     });

@@ -6,5 +6,8 @@ import { blobStoreContract } from '../contracts/blob-store.contract.js';
 
 blobStoreContract('fs blob store', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'slipway-blobs-'));
-  return { store: await new FsBlobStore(dir).init(), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  return {
+    store: await new FsBlobStore(dir).init(),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
 });

@@ -22,24 +22,42 @@ forEachDatabase((database) => {
         return;
       }
       // Tokens are verified against the same clock, so keep their lifetime above the jumps below.
-      server = await startTestServer({ database, clock, config: { gcGraceSeconds: 3600, uploadTtlSeconds: 7200, tokenTtlSeconds: 864000 } });
+      server = await startTestServer({
+        database,
+        clock,
+        config: { gcGraceSeconds: 3600, uploadTtlSeconds: 7200, tokenTtlSeconds: 864000 },
+      });
       client = new RegistryClient(server.url, { username: 'admin', password: adminPassword });
     });
     after(() => server?.close());
 
-    const blobStatus = async (name: string, digest: string) => (await client.request('HEAD', `/v2/${name}/blobs/${digest}`)).status;
+    const blobStatus = async (name: string, digest: string) =>
+      (await client.request('HEAD', `/v2/${name}/blobs/${digest}`)).status;
     const pushImage = async (name: string, tag: string, layerText: string) => {
       const config = Buffer.from(`{"layer":"${layerText}"}`);
       const layer = Buffer.from(layerText);
       const manifest = {
         schemaVersion: 2,
         mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: await client.pushBlob(name, config), size: config.length },
-        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: await client.pushBlob(name, layer), size: layer.length }],
+        config: {
+          mediaType: 'application/vnd.oci.image.config.v1+json',
+          digest: await client.pushBlob(name, config),
+          size: config.length,
+        },
+        layers: [
+          {
+            mediaType: 'application/vnd.oci.image.layer.v1.tar',
+            digest: await client.pushBlob(name, layer),
+            size: layer.length,
+          },
+        ],
       };
       const res = await client.pushManifest(name, tag, manifest);
       assert.equal(res.status, 201);
-      return { manifestDigest: res.headers.get('docker-content-digest')!, layerDigest: manifest.layers[0]!.digest };
+      return {
+        manifestDigest: res.headers.get('docker-content-digest')!,
+        layerDigest: manifest.layers[0]!.digest,
+      };
     };
 
     test('unreferenced blobs survive the grace period, then are swept; referenced blobs never are', async (t) => {
@@ -51,7 +69,10 @@ forEachDatabase((database) => {
       let report = await server.services.gc.collect();
       assert.equal(report.deletedBlobs, 0, 'nothing is old enough yet');
 
-      assert.equal((await client.request('DELETE', `/v2/admin/gc/manifests/${doomed.manifestDigest}`)).status, 202);
+      assert.equal(
+        (await client.request('DELETE', `/v2/admin/gc/manifests/${doomed.manifestDigest}`)).status,
+        202,
+      );
       clock.advance(2 * hour);
       const dry = await server.services.gc.collect({ dryRun: true });
       assert.ok(dry.deletedBlobs >= 3, 'a dry run reports what it would delete');
@@ -79,7 +100,11 @@ forEachDatabase((database) => {
       const manifest = {
         schemaVersion: 2,
         mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: await client.pushBlob('admin/gc2', config), size: 2 },
+        config: {
+          mediaType: 'application/vnd.oci.image.config.v1+json',
+          digest: await client.pushBlob('admin/gc2', config),
+          size: 2,
+        },
         layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, size: layer.length }],
       };
       assert.equal((await client.pushManifest('admin/gc2', 'v1', manifest)).status, 201);

@@ -19,7 +19,8 @@ export async function postgresAvailable(): Promise<boolean> {
     await client.end();
     return true;
   } catch (err) {
-    if (process.env.CI === 'true') throw new Error(`PostgreSQL is required in CI but not reachable at ${adminUrl}`, { cause: err });
+    if (process.env.CI === 'true')
+      throw new Error(`PostgreSQL is required in CI but not reachable at ${adminUrl}`, { cause: err });
     return false;
   }
 }

@@ -26,12 +26,30 @@ export interface ServerProcess {
 }
 
 /** Slipway as its own process (`slipway serve`), as a user starts it: for restart and crash tests. */
-export async function spawnServer(opts: { dataDir: string; env?: Record<string, string>; args?: string[] }): Promise<ServerProcess> {
+export async function spawnServer(opts: {
+  dataDir: string;
+  env?: Record<string, string>;
+  args?: string[];
+}): Promise<ServerProcess> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(root, 'src/main.ts'), 'serve', '--listen', `127.0.0.1:${port}`, '--data', opts.dataDir, ...(opts.args ?? [])],
-    { cwd: root, env: { ...process.env, SLIPWAY_LOG_LEVEL: 'warn', SLIPWAY_GC_INTERVAL: '0', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    [
+      '--import',
+      'tsx',
+      path.join(root, 'src/main.ts'),
+      'serve',
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--data',
+      opts.dataDir,
+      ...(opts.args ?? []),
+    ],
+    {
+      cwd: root,
+      env: { ...process.env, SLIPWAY_LOG_LEVEL: 'warn', SLIPWAY_GC_INTERVAL: '0', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));

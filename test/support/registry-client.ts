@@ -35,7 +35,10 @@ export class RegistryClient {
   ) {}
 
   /** Fetches a token for these scopes (the token endpoint's JSON body). */
-  async token(scopes: string[], service = 'slipway'): Promise<{ status: number; token?: string; body: unknown }> {
+  async token(
+    scopes: string[],
+    service = 'slipway',
+  ): Promise<{ status: number; token?: string; body: unknown }> {
     const url = new URL('/v2/auth', this.baseUrl);
     url.searchParams.set('service', service);
     for (const s of scopes) url.searchParams.append('scope', s);
@@ -52,7 +55,12 @@ export class RegistryClient {
     const send = async (authorization?: string) => {
       const headers: Record<string, string> = { ...opts.headers };
       if (authorization) headers.authorization = authorization;
-      const res = await fetch(new URL(path, this.baseUrl), { method, headers, body: opts.body as BodyInit | undefined, redirect: 'manual' });
+      const res = await fetch(new URL(path, this.baseUrl), {
+        method,
+        headers,
+        body: opts.body as BodyInit | undefined,
+        redirect: 'manual',
+      });
       const body = Buffer.from(await res.arrayBuffer());
       return {
         status: res.status,
@@ -91,9 +99,21 @@ export class RegistryClient {
     return digest;
   }
 
-  async pushManifest(name: string, reference: string, manifest: object | string, mediaType?: string): Promise<RegistryResponse> {
+  async pushManifest(
+    name: string,
+    reference: string,
+    manifest: object | string,
+    mediaType?: string,
+  ): Promise<RegistryResponse> {
     const body = typeof manifest === 'string' ? manifest : JSON.stringify(manifest);
-    const type = mediaType ?? (typeof manifest === 'object' && 'mediaType' in manifest ? String(manifest.mediaType) : 'application/vnd.oci.image.manifest.v1+json');
-    return this.request('PUT', `/v2/${name}/manifests/${reference}`, { body, headers: { 'content-type': type } });
+    const type =
+      mediaType ??
+      (typeof manifest === 'object' && 'mediaType' in manifest
+        ? String(manifest.mediaType)
+        : 'application/vnd.oci.image.manifest.v1+json');
+    return this.request('PUT', `/v2/${name}/manifests/${reference}`, {
+      body,
+      headers: { 'content-type': type },
+    });
   }
 }

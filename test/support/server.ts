@@ -35,15 +35,22 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'slipway-test-')));
   const pgDb = opts.database === 'postgres' ? await createPostgresDatabase() : undefined;
-  const { config } = loadConfig([], {}, {
-    listen: '127.0.0.1:0',
-    dataDir,
-    logLevel: 'silent',
-    gcIntervalSeconds: 0,
-    databaseUrl: pgDb?.url,
-    ...opts.config,
-  });
-  const database = await openDatabase<Tables>(config.databaseUrl ?? path.join(dataDir, 'slipway.db'), migrations);
+  const { config } = loadConfig(
+    [],
+    {},
+    {
+      listen: '127.0.0.1:0',
+      dataDir,
+      logLevel: 'silent',
+      gcIntervalSeconds: 0,
+      databaseUrl: pgDb?.url,
+      ...opts.config,
+    },
+  );
+  const database = await openDatabase<Tables>(
+    config.databaseUrl ?? path.join(dataDir, 'slipway.db'),
+    migrations,
+  );
   const blobStore = await new FsBlobStore(dataDir).init();
   const app = await buildApp({
     config,

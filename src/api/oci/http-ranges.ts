@@ -13,6 +13,9 @@ export function parseRangeHeader(header: string | undefined): ByteRangeRequest |
 export function parseContentRange(header: string | undefined): ChunkRange | undefined {
   if (header === undefined) return undefined;
   const match = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(header.trim());
-  if (!match) throw new Invalid('BLOB_UPLOAD_INVALID', 'malformed Content-Range, expected start-end', { contentRange: header });
+  if (!match)
+    throw new Invalid('BLOB_UPLOAD_INVALID', 'malformed Content-Range, expected start-end', {
+      contentRange: header,
+    });
   return { start: Number(match[1]), end: Number(match[2]) };
 }

@@ -44,9 +44,21 @@ export function toOciError(err: unknown): OciError | undefined {
   if (!(err instanceof DomainError)) return undefined;
   const mapped = byKind[err.kind];
   const code = ociCodes.has(err.code) ? err.code : mapped.code;
-  return { status: mapped.status, body: { errors: [{ code, message: err.message, detail: err.detail ?? {} }] } };
+  return {
+    status: mapped.status,
+    body: { errors: [{ code, message: err.message, detail: err.detail ?? {} }] },
+  };
 }
 
-export function sendOciError(reply: FastifyReply, status: number, code: string, message: string, detail: unknown = {}): FastifyReply {
-  return reply.code(status).type('application/json').send({ errors: [{ code, message, detail }] });
+export function sendOciError(
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  message: string,
+  detail: unknown = {},
+): FastifyReply {
+  return reply
+    .code(status)
+    .type('application/json')
+    .send({ errors: [{ code, message, detail }] });
 }

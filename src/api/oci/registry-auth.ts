@@ -32,7 +32,11 @@ const bearerPrefix = /^Bearer\s+(.+)$/i;
  * Checks the request's bearer token for `need` and returns who is asking.
  * Missing and private repositories fail the same way (the token lacks the scope), so existence never leaks.
  */
-export async function authorize(tokens: RegistryTokens, request: FastifyRequest, need?: Need): Promise<Subject> {
+export async function authorize(
+  tokens: RegistryTokens,
+  request: FastifyRequest,
+  need?: Need,
+): Promise<Subject> {
   const scope = need ? `${need.type}:${need.name}:${need.challengeActions}` : undefined;
   const match = bearerPrefix.exec(request.headers.authorization ?? '');
   if (!match) throw new ChallengeError(scope, undefined, false);

@@ -47,7 +47,8 @@ function single(value: string | string[] | undefined): string | undefined {
 
 function pageSize(value: string | undefined, fallback: number | undefined): number | undefined {
   if (value === undefined || value === '') return fallback;
-  if (!/^\d+$/.test(value)) throw new Invalid('PAGINATION_NUMBER_INVALID', 'n must be a non-negative integer', { n: value });
+  if (!/^\d+$/.test(value))
+    throw new Invalid('PAGINATION_NUMBER_INVALID', 'n must be a non-negative integer', { n: value });
   return Math.min(Number(value), maxPageSize);
 }
 
@@ -82,7 +83,8 @@ export async function ociRoutes(app: FastifyInstance, deps: OciDeps): Promise<vo
 
   app.setErrorHandler((err, request, reply) => {
     const realm = deps.publicUrl ?? `${request.protocol}://${request.headers.host ?? 'localhost'}`;
-    if (err instanceof ChallengeError) reply.header('www-authenticate', challengeHeader(realm, deps.tokens.serviceName, err));
+    if (err instanceof ChallengeError)
+      reply.header('www-authenticate', challengeHeader(realm, deps.tokens.serviceName, err));
     const mapped = toOciError(err);
     if (mapped) {
       if (mapped.status === 416 && typeof (err as { detail?: { size?: number } }).detail?.size === 'number') {
@@ -91,7 +93,12 @@ export async function ociRoutes(app: FastifyInstance, deps: OciDeps): Promise<vo
       return reply.code(mapped.status).type('application/json').send(mapped.body);
     }
     if ((err as { statusCode?: number }).statusCode && (err as { statusCode: number }).statusCode < 500) {
-      return sendOciError(reply, (err as { statusCode: number }).statusCode, 'UNSUPPORTED', err instanceof Error ? err.message : 'bad request');
+      return sendOciError(
+        reply,
+        (err as { statusCode: number }).statusCode,
+        'UNSUPPORTED',
+        err instanceof Error ? err.message : 'bad request',
+      );
     }
     request.log.error({ err }, 'request failed');
     return sendOciError(reply, 500, 'UNKNOWN', 'internal error');
@@ -108,13 +115,22 @@ export async function ociRoutes(app: FastifyInstance, deps: OciDeps): Promise<vo
   });
 
   app.get('/v2/_catalog', async (request: Request, reply) => {
-    const subject = await authorize(deps.tokens, request, { type: 'registry', name: 'catalog', action: '*', challengeActions: '*' });
+    const subject = await authorize(deps.tokens, request, {
+      type: 'registry',
+      name: 'catalog',
+      action: '*',
+      challengeActions: '*',
+    });
     const limit = pageSize(single(request.query.n), defaultCatalogPage)!;
     const last = single(request.query.last);
     const names = limit === 0 ? [] : await deps.repositories.list(subject, { last, limit: limit + 1 });
     const more = names.length > limit;
     const repositories = more ? names.slice(0, limit) : names;
-    if (more) reply.header('link', `</v2/_catalog?last=${encodeURIComponent(repositories.at(-1)!)}&n=${limit}>; rel="next"`);
+    if (more)
+      reply.header(
+        'link',
+        `</v2/_catalog?last=${encodeURIComponent(repositories.at(-1)!)}&n=${limit}>; rel="next"`,
+      );
     return reply.send({ repositories });
   });
 
@@ -151,9 +167,17 @@ export async function ociRoutes(app: FastifyInstance, deps: OciDeps): Promise<vo
       .header('content-length', '0')
       .send();
   const blobCreated = (reply: FastifyReply, name: string, digest: string) =>
-    reply.code(201).header('location', `/v2/${name}/blobs/${digest}`).header('docker-content-digest', digest).header('content-length', '0').send();
+    reply
+      .code(201)
+      .header('location', `/v2/${name}/blobs/${digest}`)
+      .header('docker-content-digest', digest)
+      .header('content-length', '0')
+      .send();
 
-  const handlers: Record<Endpoint, (request: Request, reply: FastifyReply, name: string, arg: string) => Promise<FastifyReply>> = {
+  const handlers: Record<
+    Endpoint,
+    (request: Request, reply: FastifyReply, name: string, arg: string) => Promise<FastifyReply>
+  > = {
     async uploads(request, reply, name) {
       if (request.method !== 'POST') return methodNotAllowed(reply);
       const subject = await allowed(request, name, 'push');
@@ -187,7 +211,8 @@ export async function ociRoutes(app: FastifyInstance, deps: OciDeps): Promise<vo
         }
         case 'PUT': {
           const digest = single(request.query.digest);
-          if (digest === undefined) throw new Invalid('DIGEST_INVALID', 'the digest query parameter is required');
+          if (digest === undefined)
+            throw new Invalid('DIGEST_INVALID', 'the digest query parameter is required');
           const range = parseContentRange(request.headers['content-range']);
           const body = hasBody(request.raw) ? request.raw : undefined;
           await deps.uploads.finish(name, id, digest, body, range);
@@ -209,7 +234,12 @@ export async function ociRoutes(app: FastifyInstance, deps: OciDeps): Promise<vo
       }
       if (request.method !== 'GET' && request.method !== 'HEAD') return methodNotAllowed(reply);
       await allowed(request, name, 'pull');
-      const blobHeaders = () => reply.type('application/octet-stream').header('docker-content-digest', digest).header('etag', `"${digest}"`).header('accept-ranges', 'bytes');
+      const blobHeaders = () =>
+        reply
+          .type('application/octet-stream')
+          .header('docker-content-digest', digest)
+          .header('etag', `"${digest}"`)
+          .header('accept-ranges', 'bytes');
       if (request.method === 'HEAD') {
         const { size } = await deps.blobs.stat(name, digest);
         return blobHeaders().header('content-length', String(size)).send();
@@ -241,7 +271,13 @@ export async function ociRoutes(app: FastifyInstance, deps: OciDeps): Promise<vo
         case 'PUT': {
           const subject = await allowed(request, name, 'push');
           const bytes = await readBody(request.raw, deps.manifests.maxManifestBytes);
-          const result = await deps.manifests.put(name, reference, bytes, request.headers['content-type'], subject);
+          const result = await deps.manifests.put(
+            name,
+            reference,
+            bytes,
+            request.headers['content-type'],
+            subject,
+          );
           if (result.subject) reply.header('oci-subject', result.subject);
           return reply
             .code(201)
@@ -265,7 +301,11 @@ export async function ociRoutes(app: FastifyInstance, deps: OciDeps): Promise<vo
       await allowed(request, name, 'pull');
       const limit = pageSize(single(request.query.n), undefined);
       const { tags, more } = await deps.manifests.tags(name, { last: single(request.query.last), limit });
-      if (more) reply.header('link', `</v2/${name}/tags/list?last=${encodeURIComponent(tags.at(-1)!)}&n=${limit}>; rel="next"`);
+      if (more)
+        reply.header(
+          'link',
+          `</v2/${name}/tags/list?last=${encodeURIComponent(tags.at(-1)!)}&n=${limit}>; rel="next"`,
+        );
       return reply.send({ name, tags });
     },
 
@@ -276,7 +316,9 @@ export async function ociRoutes(app: FastifyInstance, deps: OciDeps): Promise<vo
       const manifests = await deps.manifests.referrers(name, digest, artifactType);
       if (artifactType !== undefined) reply.header('oci-filters-applied', 'artifactType');
       // A Buffer, not a string: Fastify appends "; charset=utf-8" to string bodies, and the spec wants the bare media type.
-      const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: referrersIndexMediaType, manifests }));
+      const body = Buffer.from(
+        JSON.stringify({ schemaVersion: 2, mediaType: referrersIndexMediaType, manifests }),
+      );
       return reply.type(referrersIndexMediaType).send(body);
     },
   };

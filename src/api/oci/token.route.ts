@@ -1,5 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { anonymous, subjectOf, type AccessEntry, type IdentityService, type Policy, type RegistryAction, type RegistryTokens, type Subject } from '../../identity/index.js';
+import {
+  anonymous,
+  subjectOf,
+  type AccessEntry,
+  type IdentityService,
+  type Policy,
+  type RegistryAction,
+  type RegistryTokens,
+  type Subject,
+} from '../../identity/index.js';
 import type { RepositoriesService } from '../../registry/index.js';
 import { validateRepositoryName } from '../../registry/index.js';
 import { sendOciError } from './oci-errors.js';
@@ -18,7 +27,14 @@ function parseScope(scope: string): { type: string; name: string; actions: strin
   const first = scope.indexOf(':');
   const last = scope.lastIndexOf(':');
   if (first <= 0 || last <= first) return undefined;
-  return { type: scope.slice(0, first), name: scope.slice(first + 1, last), actions: scope.slice(last + 1).split(',').filter(Boolean) };
+  return {
+    type: scope.slice(0, first),
+    name: scope.slice(first + 1, last),
+    actions: scope
+      .slice(last + 1)
+      .split(',')
+      .filter(Boolean),
+  };
 }
 
 function basicCredentials(header: string | undefined): { username: string; password: string } | undefined {
@@ -70,7 +86,9 @@ export function registerTokenRoute(app: FastifyInstance, deps: TokenRouteDeps): 
     return reply.header('cache-control', 'no-store').send(body);
   };
 
-  const authenticate = async (credentials: { username: string; password: string } | undefined): Promise<Subject | undefined> => {
+  const authenticate = async (
+    credentials: { username: string; password: string } | undefined,
+  ): Promise<Subject | undefined> => {
     if (!credentials) return anonymous;
     const user = await deps.identity.authenticate(credentials.username, credentials.password);
     return user ? subjectOf(user) : undefined;
@@ -78,23 +96,37 @@ export function registerTokenRoute(app: FastifyInstance, deps: TokenRouteDeps): 
 
   const toList = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
-  app.get('/v2/auth', async (request: FastifyRequest<{ Querystring: { scope?: string | string[] } }>, reply) => {
-    const subject = await authenticate(basicCredentials(request.headers.authorization));
-    if (!subject) {
-      reply.header('www-authenticate', 'Basic realm="slipway"');
-      return sendOciError(reply, 401, 'UNAUTHORIZED', 'invalid username or password');
-    }
-    return respond(reply, subject, toList(request.query.scope), false);
-  });
+  app.get(
+    '/v2/auth',
+    async (request: FastifyRequest<{ Querystring: { scope?: string | string[] } }>, reply) => {
+      const subject = await authenticate(basicCredentials(request.headers.authorization));
+      if (!subject) {
+        reply.header('www-authenticate', 'Basic realm="slipway"');
+        return sendOciError(reply, 401, 'UNAUTHORIZED', 'invalid username or password');
+      }
+      return respond(reply, subject, toList(request.query.scope), false);
+    },
+  );
 
   // The OAuth2 form of the same endpoint (docker with a refresh token, containerd).
-  app.post('/v2/auth', async (request: FastifyRequest<{ Body: Record<string, string | undefined> }>, reply) => {
-    const body = request.body ?? {};
-    if (body.grant_type !== 'password') {
-      return reply.code(400).send({ error: 'unsupported_grant_type', error_description: 'only grant_type=password is supported' });
-    }
-    const subject = await authenticate({ username: body.username ?? '', password: body.password ?? '' });
-    if (!subject || subject.kind === 'anonymous') return reply.code(401).send({ error: 'invalid_grant', error_description: 'invalid username or password' });
-    return respond(reply, subject, toList(body.scope), true);
-  });
+  app.post(
+    '/v2/auth',
+    async (request: FastifyRequest<{ Body: Record<string, string | undefined> }>, reply) => {
+      const body = request.body ?? {};
+      if (body.grant_type !== 'password') {
+        return reply
+          .code(400)
+          .send({
+            error: 'unsupported_grant_type',
+            error_description: 'only grant_type=password is supported',
+          });
+      }
+      const subject = await authenticate({ username: body.username ?? '', password: body.password ?? '' });
+      if (!subject || subject.kind === 'anonymous')
+        return reply
+          .code(401)
+          .send({ error: 'invalid_grant', error_description: 'invalid username or password' });
+      return respond(reply, subject, toList(body.scope), true);
+    },
+  );
 }

@@ -20,7 +20,10 @@ export function isDigest(value: string): boolean {
 export function parseDigest(value: string): ParsedDigest {
   const m = digestPattern.exec(value);
   if (!m || m[2]!.length !== hexLength[m[1] as DigestAlgorithm]) {
-    throw new Invalid('DIGEST_INVALID', 'provided digest did not match uploaded content', { digest: value, reason: 'invalid or unsupported digest' });
+    throw new Invalid('DIGEST_INVALID', 'provided digest did not match uploaded content', {
+      digest: value,
+      reason: 'invalid or unsupported digest',
+    });
   }
   return { algorithm: m[1] as DigestAlgorithm, hex: m[2]! };
 }

@@ -78,7 +78,8 @@ export class FsBlobStore implements BlobStore {
     try {
       handle = await open(this.uploadPath(id), 'r+');
     } catch (err) {
-      if (isMissing(err)) throw new NotFound('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { id });
+      if (isMissing(err))
+        throw new NotFound('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { id });
       throw err;
     }
     let written = 0;
@@ -97,7 +98,8 @@ export class FsBlobStore implements BlobStore {
     try {
       handle = await open(this.uploadPath(id), 'r');
     } catch (err) {
-      if (isMissing(err)) throw new NotFound('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { id });
+      if (isMissing(err))
+        throw new NotFound('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { id });
       throw err;
     }
     if (size === 0) {
