@@ -6,11 +6,13 @@ import { EventBus } from './platform/events.js';
 import { KeyedMutex } from './platform/keyed-mutex.js';
 import type { SecretBox } from './platform/secrets.js';
 import {
+  CredentialsService,
   identityMigrations,
   IdentityService,
   IdentityStore,
   Policy,
   RegistryTokens,
+  RobotsService,
   type IdentityTables,
 } from './identity/index.js';
 import {
@@ -48,6 +50,8 @@ export async function createServices(infra: Infrastructure) {
   const identityStore = new IdentityStore(db as unknown as Kysely<IdentityTables>);
   const identity = new IdentityService(identityStore, clock);
   const policy = new Policy(identityStore);
+  const robots = new RobotsService(identityStore, infra.secrets, clock);
+  const credentials = new CredentialsService(identityStore, identity, robots, infra.secrets, clock);
   const tokens = await RegistryTokens.load({
     store: identityStore,
     secrets: infra.secrets,
@@ -80,5 +84,17 @@ export async function createServices(infra: Infrastructure) {
   const manifests = new ManifestsService(registryStore, repositories, events, clock, config.maxManifestBytes);
   const gc = new GarbageCollector(registryStore, blobStore, uploads, digestLocks, clock, graceMs);
 
-  return { events, identity, policy, tokens, repositories, uploads, blobs, manifests, gc };
+  return {
+    events,
+    identity,
+    robots,
+    credentials,
+    policy,
+    tokens,
+    repositories,
+    uploads,
+    blobs,
+    manifests,
+    gc,
+  };
 }

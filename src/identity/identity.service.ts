@@ -1,11 +1,11 @@
 import type { Clock } from '../platform/clock.js';
 import { Conflict, Invalid, NotFound } from '../platform/errors.js';
 import { newId, randomToken } from '../platform/ids.js';
-import type { IdentityStore } from './identity.store.js';
-import { validateNamespaceName } from './names.js';
+import type { IdentityStore, UserRow } from './identity.store.js';
+import { validateNamespaceName, validateTeamName } from './names.js';
 import { decoyHash, hashPassword, verifyPassword } from './passwords.js';
 import type { Subject } from './subject.js';
-import type { OrganizationRole, RepositoryRole } from './tables.js';
+import type { DelegateKind, OrganizationRole, RepositoryRole, TeamRole } from './tables.js';
 
 export interface User {
   id: string;
@@ -13,34 +13,65 @@ export interface User {
   email: string | null;
   superuser: boolean;
   enabled: boolean;
+  createdAt: number;
 }
 
-const toUser = (row: {
+export interface Organization {
   id: string;
   name: string;
   email: string | null;
-  superuser: number;
-  enabled: number;
-}): User => ({
+  tagExpirationSeconds: number;
+  createdAt: number;
+}
+
+export interface Team {
+  id: string;
+  organizationId: string;
+  name: string;
+  role: TeamRole;
+  description: string;
+}
+
+/** Who a grant is for, by name: a user, a robot (`ns+name`) or a team of the repository's organization. */
+export interface DelegateRef {
+  kind: DelegateKind;
+  name: string;
+}
+
+const toUser = (row: UserRow): User => ({
   id: row.id,
   name: row.name,
   email: row.email,
   superuser: row.superuser === 1,
   enabled: row.enabled === 1,
+  createdAt: row.created_at,
 });
 
-export const subjectOf = (user: User): Subject => ({
+export const subjectOf = (user: User): Extract<Subject, { kind: 'user' }> => ({
   kind: 'user',
   id: user.id,
   name: user.name,
   superuser: user.superuser,
 });
 
+/** The team `setMember` puts a user in for each organization role. */
+const defaultTeams: Record<TeamRole, string> = { admin: 'owners', creator: 'creators', member: 'members' };
+
+const emailPattern = /^[^@\s]+@[^@\s]+$/;
+function validateEmail(email: string | undefined | null): string | null {
+  if (email === undefined || email === null || email === '') return null;
+  if (!emailPattern.test(email))
+    throw new Invalid('INVALID_EMAIL', 'Invalid email address', { field: 'email' });
+  return email;
+}
+
 export class IdentityService {
   constructor(
     private readonly store: IdentityStore,
     private readonly clock: Clock,
   ) {}
+
+  // Users
 
   async createUser(input: {
     name: string;
@@ -49,21 +80,29 @@ export class IdentityService {
     superuser?: boolean;
   }): Promise<User> {
     const name = validateNamespaceName(input.name, 'username');
-    if (input.password !== undefined && input.password.length < 8) {
-      throw new Invalid('INVALID_PASSWORD', 'password must be at least 8 characters', { field: 'password' });
+    if (input.password !== undefined) this.validatePassword(input.password);
+    const email = validateEmail(input.email);
+    if (await this.store.findNamespace(name)) {
+      throw new Conflict('NAMESPACE_EXISTS', 'A user or organization with this name already exists', {
+        field: 'username',
+      });
     }
-    if (await this.store.findNamespace(name))
-      throw new Conflict('NAMESPACE_EXISTS', `the name ${name} is already taken`);
     const id = newId();
+    const createdAt = this.clock.now();
     await this.store.insertUser({
       id,
       name,
       password_hash: input.password === undefined ? null : await hashPassword(input.password),
-      email: input.email ?? null,
+      email,
       superuser: input.superuser ?? false,
-      created_at: this.clock.now(),
+      created_at: createdAt,
     });
-    return { id, name, email: input.email ?? null, superuser: input.superuser ?? false, enabled: true };
+    return { id, name, email, superuser: input.superuser ?? false, enabled: true, createdAt };
+  }
+
+  private validatePassword(password: string): void {
+    if (password.length < 8)
+      throw new Invalid('INVALID_PASSWORD', 'password must be at least 8 characters', { field: 'password' });
   }
 
   /**
@@ -83,6 +122,10 @@ export class IdentityService {
     return { created: true, generatedPassword: generated };
   }
 
+  async hasUsers(): Promise<boolean> {
+    return (await this.store.countUsers()) > 0;
+  }
+
   /** The user these credentials belong to, or undefined; costs one argon2 verify whether or not the user exists. */
   async authenticate(name: string, password: string): Promise<User | undefined> {
     const row = await this.store.findUserByName(name);
@@ -99,41 +142,343 @@ export class IdentityService {
     return row ? toUser(row) : undefined;
   }
 
-  async getUserByName(name: string): Promise<User> {
+  async findUserByName(name: string): Promise<User | undefined> {
     const row = await this.store.findUserByName(name);
-    if (!row) throw new NotFound('USER_NOT_FOUND', `user ${name} not found`);
-    return toUser(row);
+    return row ? toUser(row) : undefined;
+  }
+
+  async getUserByName(name: string): Promise<User> {
+    const user = await this.findUserByName(name);
+    if (!user) throw new NotFound('USER_NOT_FOUND', `user ${name} not found`, { name });
+    return user;
+  }
+
+  async listUsers(): Promise<User[]> {
+    return (await this.store.listUsers()).map(toUser);
   }
 
   async setUserEnabled(name: string, enabled: boolean): Promise<void> {
-    await this.store.setUserEnabled((await this.getUserByName(name)).id, enabled);
+    await this.store.updateUser((await this.getUserByName(name)).id, { enabled });
   }
 
-  async createOrganization(input: { name: string; owner: User }): Promise<{ id: string; name: string }> {
-    const name = validateNamespaceName(input.name, 'name');
-    if (await this.store.findNamespace(name))
-      throw new Conflict('NAMESPACE_EXISTS', `the name ${name} is already taken`);
-    const org = { id: newId(), name, created_at: this.clock.now() };
-    await this.store.insertOrganization(org, input.owner.id);
-    return { id: org.id, name };
+  async updateUser(
+    name: string,
+    changes: { password?: string; email?: string | null; superuser?: boolean; enabled?: boolean },
+  ): Promise<User> {
+    const user = await this.getUserByName(name);
+    if (changes.password !== undefined) this.validatePassword(changes.password);
+    await this.store.updateUser(user.id, {
+      password_hash: changes.password === undefined ? undefined : await hashPassword(changes.password),
+      superuser: changes.superuser,
+      enabled: changes.enabled,
+    });
+    if (changes.email !== undefined)
+      await this.store.updateNamespace(user.id, { email: validateEmail(changes.email) });
+    return this.getUserByName(name);
   }
 
-  async setMember(organization: string, user: string, role: OrganizationRole): Promise<void> {
-    const org = await this.store.findNamespace(organization);
-    if (org?.kind !== 'organization')
-      throw new NotFound('ORGANIZATION_NOT_FOUND', `organization ${organization} not found`);
-    await this.store.upsertMember(org.id, (await this.getUserByName(user)).id, role);
+  async deleteUser(name: string): Promise<void> {
+    await this.store.deleteNamespace((await this.getUserByName(name)).id);
   }
+
+  // Namespaces and organizations
 
   async namespaceExists(name: string): Promise<boolean> {
     return (await this.store.findNamespace(name)) !== undefined;
   }
 
-  async grantRepository(repositoryId: string, userId: string, role: RepositoryRole): Promise<void> {
-    await this.store.upsertRepositoryPermission(repositoryId, userId, role);
+  async findNamespace(name: string) {
+    return this.store.findNamespace(name);
+  }
+
+  async createOrganization(input: { name: string; owner: User; email?: string }): Promise<Organization> {
+    const name = validateNamespaceName(input.name, 'name');
+    const email = validateEmail(input.email);
+    if (await this.store.findNamespace(name)) {
+      throw new Conflict('NAMESPACE_EXISTS', 'A user or organization with this name already exists', {
+        field: 'name',
+      });
+    }
+    const org = { id: newId(), name, email, created_at: this.clock.now() };
+    await this.store.insertOrganization(org, { teamId: newId(), userId: input.owner.id });
+    return { id: org.id, name, email, tagExpirationSeconds: 1209600, createdAt: org.created_at };
+  }
+
+  async findOrganization(name: string): Promise<Organization | undefined> {
+    const row = await this.store.findNamespace(name);
+    if (row?.kind !== 'organization') return undefined;
+    return {
+      id: row.id,
+      name: row.name,
+      email: row.email,
+      tagExpirationSeconds: row.tag_expiration_s,
+      createdAt: row.created_at,
+    };
+  }
+
+  async getOrganization(name: string): Promise<Organization> {
+    const org = await this.findOrganization(name);
+    if (!org) throw new NotFound('ORGANIZATION_NOT_FOUND', `organization ${name} not found`, { name });
+    return org;
+  }
+
+  async listOrganizations(): Promise<Organization[]> {
+    return (await this.store.listOrganizations()).map((row) => ({
+      id: row.id,
+      name: row.name,
+      email: row.email,
+      tagExpirationSeconds: row.tag_expiration_s,
+      createdAt: row.created_at,
+    }));
+  }
+
+  async updateNamespaceSettings(
+    name: string,
+    changes: { email?: string | null; tagExpirationSeconds?: number },
+  ): Promise<void> {
+    const ns = await this.store.findNamespace(name);
+    if (!ns) throw new NotFound('NAMESPACE_NOT_FOUND', `namespace ${name} not found`);
+    await this.store.updateNamespace(ns.id, {
+      email: changes.email === undefined ? undefined : validateEmail(changes.email),
+      tag_expiration_s: changes.tagExpirationSeconds,
+    });
+  }
+
+  async deleteOrganization(name: string): Promise<void> {
+    await this.store.deleteNamespace((await this.getOrganization(name)).id);
+  }
+
+  /** Organizations (names) a user belongs to through any team. */
+  async organizationsOf(user: User): Promise<Organization[]> {
+    const ids = await this.store.organizationsOf(user.id);
+    const orgs = await Promise.all(ids.map((id) => this.store.findNamespaceById(id)));
+    return orgs
+      .filter((o) => o !== undefined)
+      .map((row) => ({
+        id: row.id,
+        name: row.name,
+        email: row.email,
+        tagExpirationSeconds: row.tag_expiration_s,
+        createdAt: row.created_at,
+      }));
+  }
+
+  /** Puts a user in the organization's default team for a role (`owners`, `creators`, `members`), creating it if needed. */
+  async setMember(organization: string, user: string, role: OrganizationRole): Promise<void> {
+    const team = await this.upsertTeam(organization, defaultTeams[role], {
+      role: (await this.findTeam(organization, defaultTeams[role]))?.role ?? role,
+    });
+    await this.addTeamMember(organization, team.team.name, user);
+  }
+
+  // Teams
+
+  async findTeam(organization: string, name: string): Promise<Team | undefined> {
+    const org = await this.getOrganization(organization);
+    const row = await this.store.findTeam(org.id, name);
+    return row
+      ? {
+          id: row.id,
+          organizationId: row.organization_id,
+          name: row.name,
+          role: row.role,
+          description: row.description,
+        }
+      : undefined;
+  }
+
+  async getTeam(organization: string, name: string): Promise<Team> {
+    const team = await this.findTeam(organization, name);
+    if (!team) throw new NotFound('TEAM_NOT_FOUND', `team ${name} not found`, { name });
+    return team;
+  }
+
+  async listTeams(organization: string): Promise<Team[]> {
+    const org = await this.getOrganization(organization);
+    return (await this.store.listTeams(org.id)).map((row) => ({
+      id: row.id,
+      organizationId: row.organization_id,
+      name: row.name,
+      role: row.role,
+      description: row.description,
+    }));
+  }
+
+  /** Creates or updates a team; `created` tells which. */
+  async upsertTeam(
+    organization: string,
+    name: string,
+    changes: { role: TeamRole; description?: string },
+  ): Promise<{ team: Team; created: boolean }> {
+    validateTeamName(name);
+    const org = await this.getOrganization(organization);
+    const existing = await this.store.findTeam(org.id, name);
+    if (existing) {
+      await this.store.updateTeam(existing.id, { role: changes.role, description: changes.description });
+      return { team: await this.getTeam(organization, name), created: false };
+    }
+    await this.store.insertTeam({
+      id: newId(),
+      organization_id: org.id,
+      name,
+      role: changes.role,
+      description: changes.description ?? '',
+      created_at: this.clock.now(),
+    });
+    return { team: await this.getTeam(organization, name), created: true };
+  }
+
+  async deleteTeam(organization: string, name: string): Promise<void> {
+    await this.store.deleteTeam((await this.getTeam(organization, name)).id);
+  }
+
+  /** Adds a user or a robot (`ns+name`, of this organization) to a team. */
+  async addTeamMember(organization: string, teamName: string, memberName: string): Promise<void> {
+    const team = await this.getTeam(organization, teamName);
+    const member = await this.resolveMember(memberName);
+    if (member.kind === 'robot' && !memberName.startsWith(`${organization}+`)) {
+      throw new Invalid('INVALID_MEMBER', `Cannot add robot ${memberName} under namespace ${organization}`, {
+        field: 'member',
+      });
+    }
+    await this.store.addTeamMember(team.id, member.kind, member.id);
+  }
+
+  async removeTeamMember(organization: string, teamName: string, memberName: string): Promise<boolean> {
+    const team = await this.getTeam(organization, teamName);
+    const member = await this.resolveMember(memberName);
+    return this.store.removeTeamMember(team.id, member.kind, member.id);
+  }
+
+  async teamMembers(team: Team): Promise<Array<{ kind: 'user' | 'robot'; id: string; name: string }>> {
+    const rows = await this.store.teamMembers(team.id);
+    return Promise.all(
+      rows.map(async (r) => ({
+        kind: r.member_kind,
+        id: r.member_id,
+        name: await this.delegateName(r.member_kind, r.member_id),
+      })),
+    );
+  }
+
+  private async resolveMember(name: string): Promise<{ kind: 'user' | 'robot'; id: string }> {
+    if (name.includes('+')) {
+      const robot = await this.store.db
+        .selectFrom('robots')
+        .select('id')
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (!robot)
+        throw new Invalid('UNKNOWN_ROBOT', 'Could not find robot with specified username', {
+          field: 'member',
+        });
+      return { kind: 'robot', id: robot.id };
+    }
+    const user = await this.findUserByName(name);
+    if (!user) throw new Invalid('UNKNOWN_USER', 'Unknown user', { field: 'member' });
+    return { kind: 'user', id: user.id };
+  }
+
+  // Repository grants
+
+  /** Grants a role to a user (by id) or to a user or robot delegate. */
+  async grantRepository(
+    repositoryId: string,
+    delegate: string | { kind: DelegateKind; id: string },
+    role: RepositoryRole,
+  ): Promise<void> {
+    const target = typeof delegate === 'string' ? { kind: 'user' as const, id: delegate } : delegate;
+    await this.store.upsertGrant(repositoryId, target.kind, target.id, role);
+  }
+
+  /**
+   * Applies an organization's default permissions to a repository just created by `creator`:
+   * prototypes for this creator win over catch-all ones for the same delegate; the creator is not its own delegate.
+   */
+  async applyPrototypes(namespace: string, repositoryId: string, creator: Subject): Promise<void> {
+    const org = await this.findOrganization(namespace);
+    if (!org || creator.kind === 'anonymous') return;
+    const rows = await this.store.db
+      .selectFrom('permission_prototypes')
+      .selectAll()
+      .where('organization_id', '=', org.id)
+      .where((eb) => eb.or([eb('activating_user_id', 'is', null), eb('activating_user_id', '=', creator.id)]))
+      .execute();
+    const chosen = new Map<string, (typeof rows)[number]>();
+    for (const row of rows) {
+      const key = `${row.delegate_kind}:${row.delegate_id}`;
+      if (row.delegate_id === creator.id) continue;
+      if (!chosen.has(key) || row.activating_user_id !== null) chosen.set(key, row);
+    }
+    for (const row of chosen.values())
+      await this.store.upsertGrant(repositoryId, row.delegate_kind, row.delegate_id, row.role);
+  }
+
+  /** Resolves a delegate by name; teams belong to `namespace`'s organization. Unknown names are Invalid, naming the field. */
+  async resolveDelegate(
+    namespace: string,
+    delegate: DelegateRef,
+  ): Promise<{ kind: DelegateKind; id: string }> {
+    if (delegate.kind === 'team') {
+      const org = await this.findOrganization(namespace);
+      const team = org ? await this.store.findTeam(org.id, delegate.name) : undefined;
+      if (!team) throw new Invalid('UNKNOWN_TEAM', `Unknown team ${delegate.name}`, { field: 'team' });
+      return { kind: 'team', id: team.id };
+    }
+    const member = await this.resolveMember(delegate.name);
+    if (member.kind === 'robot' && !delegate.name.startsWith(`${namespace}+`)) {
+      throw new Invalid(
+        'INVALID_DELEGATE',
+        `Cannot add robot ${delegate.name} under namespace ${namespace}`,
+        { field: 'username' },
+      );
+    }
+    return member;
+  }
+
+  async setGrant(
+    repositoryId: string,
+    namespace: string,
+    delegate: DelegateRef,
+    role: RepositoryRole,
+  ): Promise<void> {
+    const resolved = await this.resolveDelegate(namespace, delegate);
+    await this.store.upsertGrant(repositoryId, resolved.kind, resolved.id, role);
+  }
+
+  async removeGrant(repositoryId: string, namespace: string, delegate: DelegateRef): Promise<boolean> {
+    const resolved = await this.resolveDelegate(namespace, delegate);
+    return this.store.deleteGrant(repositoryId, resolved.kind, resolved.id);
+  }
+
+  /** Every grant on a repository, with delegate names. */
+  async listGrants(
+    repositoryId: string,
+  ): Promise<Array<{ kind: DelegateKind; id: string; name: string; role: RepositoryRole }>> {
+    const rows = await this.store.listGrants(repositoryId);
+    return Promise.all(
+      rows.map(async (r) => ({
+        kind: r.delegate_kind,
+        id: r.delegate_id,
+        role: r.role,
+        name: await this.delegateName(r.delegate_kind, r.delegate_id),
+      })),
+    );
+  }
+
+  async grantsOf(kind: DelegateKind, id: string) {
+    return this.store.grantsOf(kind, id);
   }
 
   async revokeRepositoryPermissions(repositoryId: string): Promise<void> {
-    await this.store.deleteRepositoryPermissions(repositoryId);
+    await this.store.deleteGrants(repositoryId);
+  }
+
+  /** The name of a user, robot or team by id (empty when it no longer exists). */
+  async delegateName(kind: DelegateKind, id: string): Promise<string> {
+    if (kind === 'user') return (await this.store.findNamespaceById(id))?.name ?? '';
+    const table = kind === 'robot' ? 'robots' : 'teams';
+    const row = await this.store.db.selectFrom(table).select('name').where('id', '=', id).executeTakeFirst();
+    return row?.name ?? '';
   }
 }

@@ -1,20 +1,29 @@
 import type { Kysely } from 'kysely';
-import type { IdentityTables, NamespaceKind, OrganizationRole, RepositoryRole } from './tables.js';
+import type { DelegateKind, IdentityTables, RepositoryRole, TeamMemberKind, TeamRole } from './tables.js';
 
 const userColumns = [
   'namespaces.id',
   'namespaces.name',
-  'users.email',
+  'namespaces.email',
+  'namespaces.tag_expiration_s',
   'users.superuser',
   'users.enabled',
   'users.password_hash',
+  'users.created_at',
 ] as const;
 
+export type UserRow = Awaited<ReturnType<IdentityStore['findUserByName']>> & object;
+
+/** Queries of namespaces, users, organizations, teams and repository grants. */
 export class IdentityStore {
-  constructor(private readonly db: Kysely<IdentityTables>) {}
+  constructor(readonly db: Kysely<IdentityTables>) {}
 
   findNamespace(name: string) {
     return this.db.selectFrom('namespaces').selectAll().where('name', '=', name).executeTakeFirst();
+  }
+
+  findNamespaceById(id: string) {
+    return this.db.selectFrom('namespaces').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
   findUserByName(name: string) {
@@ -35,21 +44,30 @@ export class IdentityStore {
       .executeTakeFirst();
   }
 
+  listUsers() {
+    return this.db
+      .selectFrom('users')
+      .innerJoin('namespaces', 'namespaces.id', 'users.id')
+      .select(userColumns)
+      .orderBy('namespaces.name')
+      .execute();
+  }
+
+  listOrganizations() {
+    return this.db
+      .selectFrom('namespaces')
+      .selectAll()
+      .where('kind', '=', 'organization')
+      .orderBy('name')
+      .execute();
+  }
+
   async countUsers(): Promise<number> {
     const row = await this.db
       .selectFrom('users')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .executeTakeFirstOrThrow();
     return Number(row.n);
-  }
-
-  async insertNamespace(ns: {
-    id: string;
-    name: string;
-    kind: NamespaceKind;
-    created_at: number;
-  }): Promise<void> {
-    await this.db.insertInto('namespaces').values(ns).execute();
   }
 
   async insertUser(user: {
@@ -63,14 +81,19 @@ export class IdentityStore {
     await this.db.transaction().execute(async (trx) => {
       await trx
         .insertInto('namespaces')
-        .values({ id: user.id, name: user.name, kind: 'user', created_at: user.created_at })
+        .values({
+          id: user.id,
+          name: user.name,
+          kind: 'user',
+          email: user.email,
+          created_at: user.created_at,
+        })
         .execute();
       await trx
         .insertInto('users')
         .values({
           id: user.id,
           password_hash: user.password_hash,
-          email: user.email,
           superuser: user.superuser ? 1 : 0,
           enabled: 1,
           created_at: user.created_at,
@@ -79,9 +102,47 @@ export class IdentityStore {
     });
   }
 
+  async updateUser(
+    id: string,
+    changes: { password_hash?: string; superuser?: boolean; enabled?: boolean },
+  ): Promise<void> {
+    const set: Partial<IdentityTables['users']> = {};
+    if (changes.password_hash !== undefined) set.password_hash = changes.password_hash;
+    if (changes.superuser !== undefined) set.superuser = changes.superuser ? 1 : 0;
+    if (changes.enabled !== undefined) set.enabled = changes.enabled ? 1 : 0;
+    if (Object.keys(set).length > 0)
+      await this.db.updateTable('users').set(set).where('id', '=', id).execute();
+  }
+
+  async updateNamespace(
+    id: string,
+    changes: { email?: string | null; tag_expiration_s?: number; name?: string },
+  ): Promise<void> {
+    if (Object.keys(changes).length > 0)
+      await this.db.updateTable('namespaces').set(changes).where('id', '=', id).execute();
+  }
+
+  /** Deletes a user or organization; users, teams, robots and memberships go with it (cascade). */
+  async deleteNamespace(id: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .deleteFrom('team_members')
+        .where('member_kind', '=', 'user')
+        .where('member_id', '=', id)
+        .execute();
+      await trx
+        .deleteFrom('repository_grants')
+        .where('delegate_kind', '=', 'user')
+        .where('delegate_id', '=', id)
+        .execute();
+      await trx.deleteFrom('namespaces').where('id', '=', id).execute();
+    });
+  }
+
+  /** Creates an organization with its `owners` team (role admin) holding the creator, as Quay does. */
   async insertOrganization(
-    org: { id: string; name: string; created_at: number },
-    ownerId: string,
+    org: { id: string; name: string; email: string | null; created_at: number },
+    owners: { teamId: string; userId: string },
   ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await trx
@@ -89,93 +150,255 @@ export class IdentityStore {
         .values({ ...org, kind: 'organization' })
         .execute();
       await trx
-        .insertInto('organization_members')
-        .values({ organization_id: org.id, user_id: ownerId, role: 'admin' })
+        .insertInto('teams')
+        .values({
+          id: owners.teamId,
+          organization_id: org.id,
+          name: 'owners',
+          role: 'admin',
+          description: '',
+          created_at: org.created_at,
+        })
+        .execute();
+      await trx
+        .insertInto('team_members')
+        .values({ team_id: owners.teamId, member_kind: 'user', member_id: owners.userId })
         .execute();
     });
   }
 
-  async setUserEnabled(id: string, enabled: boolean): Promise<void> {
-    await this.db
-      .updateTable('users')
-      .set({ enabled: enabled ? 1 : 0 })
-      .where('id', '=', id)
-      .execute();
-  }
+  // Teams
 
-  async upsertMember(organizationId: string, userId: string, role: OrganizationRole): Promise<void> {
-    await this.db
-      .insertInto('organization_members')
-      .values({ organization_id: organizationId, user_id: userId, role })
-      .onConflict((oc) => oc.columns(['organization_id', 'user_id']).doUpdateSet({ role }))
-      .execute();
-  }
-
-  async memberRole(organizationId: string, userId: string): Promise<OrganizationRole | undefined> {
-    const row = await this.db
-      .selectFrom('organization_members')
-      .select('role')
+  findTeam(organizationId: string, name: string) {
+    return this.db
+      .selectFrom('teams')
+      .selectAll()
       .where('organization_id', '=', organizationId)
-      .where('user_id', '=', userId)
+      .where('name', '=', name)
       .executeTakeFirst();
-    return row?.role;
   }
 
-  async upsertRepositoryPermission(
+  listTeams(organizationId: string) {
+    return this.db
+      .selectFrom('teams')
+      .selectAll()
+      .where('organization_id', '=', organizationId)
+      .orderBy('name')
+      .execute();
+  }
+
+  async insertTeam(team: IdentityTables['teams']): Promise<void> {
+    await this.db.insertInto('teams').values(team).execute();
+  }
+
+  async updateTeam(id: string, changes: { role?: TeamRole; description?: string }): Promise<void> {
+    if (Object.keys(changes).length > 0)
+      await this.db.updateTable('teams').set(changes).where('id', '=', id).execute();
+  }
+
+  async deleteTeam(id: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .deleteFrom('repository_grants')
+        .where('delegate_kind', '=', 'team')
+        .where('delegate_id', '=', id)
+        .execute();
+      await trx
+        .deleteFrom('permission_prototypes')
+        .where('delegate_kind', '=', 'team')
+        .where('delegate_id', '=', id)
+        .execute();
+      await trx.deleteFrom('teams').where('id', '=', id).execute();
+    });
+  }
+
+  async addTeamMember(teamId: string, kind: TeamMemberKind, memberId: string): Promise<void> {
+    await this.db
+      .insertInto('team_members')
+      .values({ team_id: teamId, member_kind: kind, member_id: memberId })
+      .onConflict((oc) => oc.columns(['team_id', 'member_kind', 'member_id']).doNothing())
+      .execute();
+  }
+
+  async removeTeamMember(teamId: string, kind: TeamMemberKind, memberId: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('team_members')
+      .where('team_id', '=', teamId)
+      .where('member_kind', '=', kind)
+      .where('member_id', '=', memberId)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  teamMembers(teamId: string) {
+    return this.db
+      .selectFrom('team_members')
+      .select(['member_kind', 'member_id'])
+      .where('team_id', '=', teamId)
+      .execute();
+  }
+
+  /** Teams of an organization a user or robot is in. */
+  teamsOf(organizationId: string, kind: TeamMemberKind, memberId: string) {
+    return this.db
+      .selectFrom('teams')
+      .innerJoin('team_members', 'team_members.team_id', 'teams.id')
+      .selectAll('teams')
+      .where('teams.organization_id', '=', organizationId)
+      .where('team_members.member_kind', '=', kind)
+      .where('team_members.member_id', '=', memberId)
+      .execute();
+  }
+
+  async teamRolesOf(organizationId: string, kind: TeamMemberKind, memberId: string): Promise<TeamRole[]> {
+    return (await this.teamsOf(organizationId, kind, memberId)).map((t) => t.role);
+  }
+
+  /** Organizations (ids) a user is in through any team. */
+  async organizationsOf(userId: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('teams')
+      .innerJoin('team_members', 'team_members.team_id', 'teams.id')
+      .select('teams.organization_id')
+      .distinct()
+      .where('team_members.member_kind', '=', 'user')
+      .where('team_members.member_id', '=', userId)
+      .execute();
+    return rows.map((r) => r.organization_id);
+  }
+
+  /** Users and robots in any team of the organization. */
+  async organizationMembers(organizationId: string) {
+    return this.db
+      .selectFrom('team_members')
+      .innerJoin('teams', 'teams.id', 'team_members.team_id')
+      .select(['team_members.member_kind', 'team_members.member_id', 'teams.name as team'])
+      .where('teams.organization_id', '=', organizationId)
+      .execute();
+  }
+
+  // Repository grants
+
+  /** Roles granted on a repository to the user or robot directly or to a team it is in. */
+  async grantedRoles(
     repositoryId: string,
-    userId: string,
+    kind: TeamMemberKind,
+    memberId: string,
+  ): Promise<RepositoryRole[]> {
+    const rows = await this.db
+      .selectFrom('repository_grants')
+      .select('role')
+      .where('repository_id', '=', repositoryId)
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('delegate_kind', '=', kind), eb('delegate_id', '=', memberId)]),
+          eb.and([
+            eb('delegate_kind', '=', 'team'),
+            eb(
+              'delegate_id',
+              'in',
+              eb
+                .selectFrom('team_members')
+                .select('team_id')
+                .where('member_kind', '=', kind)
+                .where('member_id', '=', memberId),
+            ),
+          ]),
+        ]),
+      )
+      .execute();
+    return rows.map((r) => r.role);
+  }
+
+  async upsertGrant(
+    repositoryId: string,
+    kind: DelegateKind,
+    delegateId: string,
     role: RepositoryRole,
   ): Promise<void> {
     await this.db
-      .insertInto('repository_permissions')
-      .values({ repository_id: repositoryId, user_id: userId, role })
-      .onConflict((oc) => oc.columns(['repository_id', 'user_id']).doUpdateSet({ role }))
+      .insertInto('repository_grants')
+      .values({ repository_id: repositoryId, delegate_kind: kind, delegate_id: delegateId, role })
+      .onConflict((oc) => oc.columns(['repository_id', 'delegate_kind', 'delegate_id']).doUpdateSet({ role }))
       .execute();
   }
 
-  async deleteRepositoryPermissions(repositoryId: string): Promise<void> {
-    await this.db.deleteFrom('repository_permissions').where('repository_id', '=', repositoryId).execute();
-  }
-
-  async repositoryRole(repositoryId: string, userId: string): Promise<RepositoryRole | undefined> {
-    const row = await this.db
-      .selectFrom('repository_permissions')
-      .select('role')
+  async deleteGrant(repositoryId: string, kind: DelegateKind, delegateId: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('repository_grants')
       .where('repository_id', '=', repositoryId)
-      .where('user_id', '=', userId)
+      .where('delegate_kind', '=', kind)
+      .where('delegate_id', '=', delegateId)
       .executeTakeFirst();
-    return row?.role;
+    return Number(result.numDeletedRows) > 0;
   }
 
-  /** Repositories the user has an explicit permission on, and namespaces (names) where the user's role covers every repository. */
-  async visibilityGrants(userId: string): Promise<{ repositoryIds: string[]; namespaces: string[] }> {
-    const [perms, namespaces] = await Promise.all([
+  listGrants(repositoryId: string) {
+    return this.db
+      .selectFrom('repository_grants')
+      .selectAll()
+      .where('repository_id', '=', repositoryId)
+      .execute();
+  }
+
+  /** Grants held by one delegate (a user, robot or team), for its permissions listings. */
+  grantsOf(kind: DelegateKind, delegateId: string) {
+    return this.db
+      .selectFrom('repository_grants')
+      .selectAll()
+      .where('delegate_kind', '=', kind)
+      .where('delegate_id', '=', delegateId)
+      .execute();
+  }
+
+  async deleteGrants(repositoryId: string): Promise<void> {
+    await this.db.deleteFrom('repository_grants').where('repository_id', '=', repositoryId).execute();
+  }
+
+  /** Repositories granted to the member (directly or through its teams), and namespaces whose every repository it administers. */
+  async visibilityGrants(
+    kind: TeamMemberKind,
+    memberId: string,
+  ): Promise<{ repositoryIds: string[]; namespaces: string[] }> {
+    const teamIds = this.db
+      .selectFrom('team_members')
+      .select('team_id')
+      .where('member_kind', '=', kind)
+      .where('member_id', '=', memberId);
+    const [grants, namespaces] = await Promise.all([
       this.db
-        .selectFrom('repository_permissions')
+        .selectFrom('repository_grants')
         .select('repository_id')
-        .where('user_id', '=', userId)
+        .where((eb) =>
+          eb.or([
+            eb.and([eb('delegate_kind', '=', kind), eb('delegate_id', '=', memberId)]),
+            eb.and([eb('delegate_kind', '=', 'team'), eb('delegate_id', 'in', teamIds)]),
+          ]),
+        )
         .execute(),
       this.db
         .selectFrom('namespaces')
         .select('name')
         .where((eb) =>
           eb.or([
-            eb('id', '=', userId),
+            eb('id', '=', kind === 'user' ? memberId : ''),
             eb(
               'id',
               'in',
               eb
-                .selectFrom('organization_members')
+                .selectFrom('teams')
                 .select('organization_id')
-                .where('user_id', '=', userId)
-                .where('role', '=', 'admin'),
+                .where('role', '=', 'admin')
+                .where('id', 'in', teamIds),
             ),
           ]),
         )
         .execute(),
     ]);
-    return { repositoryIds: perms.map((p) => p.repository_id), namespaces: namespaces.map((n) => n.name) };
+    return { repositoryIds: grants.map((g) => g.repository_id), namespaces: namespaces.map((n) => n.name) };
   }
+
+  // Signing keys
 
   latestSigningKey() {
     return this.db
@@ -188,9 +411,5 @@ export class IdentityStore {
 
   async insertSigningKey(key: IdentityTables['signing_keys']): Promise<void> {
     await this.db.insertInto('signing_keys').values(key).execute();
-  }
-
-  allSigningKeys() {
-    return this.db.selectFrom('signing_keys').selectAll().execute();
   }
 }

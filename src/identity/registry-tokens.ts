@@ -4,6 +4,7 @@ import { Unauthenticated } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import type { SecretBox } from '../platform/secrets.js';
 import type { IdentityStore } from './identity.store.js';
+import { formatScopes, parseScopes } from './scopes.js';
 import type { Subject } from './subject.js';
 
 export interface AccessEntry {
@@ -21,10 +22,41 @@ export interface TokenGrant {
 
 interface Claims {
   sub?: string;
+  /** subject kind: user or robot */
+  k?: 'user' | 'robot';
   name?: string;
   su?: boolean;
+  /** OAuth scopes capping a user's rights, space-separated */
+  sc?: string;
   access?: AccessEntry[];
   exp?: number;
+}
+
+function claimsOf(subject: Subject): Claims {
+  if (subject.kind === 'robot') return { k: 'robot', name: subject.name };
+  if (subject.kind === 'user') {
+    return {
+      k: 'user',
+      name: subject.name,
+      su: subject.superuser,
+      ...(subject.scopes ? { sc: formatScopes(subject.scopes) } : {}),
+    };
+  }
+  return {};
+}
+
+function subjectFrom(payload: Claims): Subject {
+  if (!payload.sub) return { kind: 'anonymous' };
+  const name = payload.name ?? '';
+  if (payload.k === 'robot')
+    return { kind: 'robot', id: payload.sub, name, namespace: name.split('+', 1)[0]! };
+  return {
+    kind: 'user',
+    id: payload.sub,
+    name,
+    superuser: payload.su === true,
+    ...(payload.sc !== undefined ? { scopes: parseScopes(payload.sc) } : {}),
+  };
 }
 
 const issuer = 'slipway';
@@ -90,12 +122,11 @@ export class RegistryTokens {
     access: AccessEntry[],
   ): Promise<{ token: string; expiresIn: number; issuedAt: Date }> {
     const now = Math.floor(this.clock.now() / 1000);
-    const claims: Claims =
-      subject.kind === 'user' ? { name: subject.name, su: subject.superuser, access } : { access };
+    const claims: Claims = { ...claimsOf(subject), access };
     const token = await new SignJWT({ ...claims })
       .setProtectedHeader({ alg: 'ES256', kid: this.kid, typ: 'JWT' })
       .setIssuer(issuer)
-      .setSubject(subject.kind === 'user' ? subject.id : '')
+      .setSubject(subject.kind === 'anonymous' ? '' : subject.id)
       .setAudience(this.service)
       .setIssuedAt(now)
       .setNotBefore(now - 5)
@@ -125,9 +156,7 @@ export class RegistryTokens {
       throw new Unauthenticated('UNAUTHORIZED', 'authentication required', { reason: 'invalid_token' });
     }
     const grant: TokenGrant = {
-      subject: payload.sub
-        ? { kind: 'user', id: payload.sub, name: payload.name ?? '', superuser: payload.su === true }
-        : { kind: 'anonymous' },
+      subject: subjectFrom(payload),
       access: Array.isArray(payload.access) ? payload.access : [],
       expiresAt: (payload.exp ?? 0) * 1000,
     };

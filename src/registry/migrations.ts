@@ -11,6 +11,9 @@ export const registryMigrations: Record<string, Migration> = {
         .addColumn('namespace', 'text', (c) => c.notNull())
         .addColumn('name', 'text', (c) => types.binaryText(c.notNull().unique()))
         .addColumn('visibility', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('state', 'text', (c) => c.notNull().defaultTo('NORMAL'))
+        .addColumn('kind', 'text', (c) => c.notNull().defaultTo('image'))
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('repositories_namespace').on('repositories').column('namespace').execute();

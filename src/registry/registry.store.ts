@@ -1,4 +1,4 @@
-import { type Kysely, type Transaction } from 'kysely';
+import { type Insertable, type Kysely, type Transaction } from 'kysely';
 import type { Visibility } from '../identity/index.js';
 import type { RegistryTables } from './tables.js';
 
@@ -24,7 +24,7 @@ export class RegistryStore {
     return this.db.selectFrom('repositories').selectAll().where('name', '=', name).executeTakeFirst();
   }
 
-  async insertRepository(repo: RegistryTables['repositories']): Promise<boolean> {
+  async insertRepository(repo: Insertable<RegistryTables['repositories']>): Promise<boolean> {
     const result = await this.db
       .insertInto('repositories')
       .values(repo)

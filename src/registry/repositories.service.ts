@@ -1,11 +1,13 @@
 import type { Clock } from '../platform/clock.js';
 import type { EventBus } from '../platform/events.js';
-import { NotFound } from '../platform/errors.js';
+import { Conflict, NotFound } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import {
+  delegateOf,
   subjectName,
   type IdentityService,
   type Policy,
+  type RepositoryState,
   type RepositoryTarget,
   type Subject,
   type Visibility,
@@ -18,7 +20,31 @@ export interface Repository {
   name: string;
   namespace: string;
   visibility: Visibility;
+  description: string;
+  state: RepositoryState;
+  kind: string;
+  createdAt: number;
 }
+
+const toRepository = (row: {
+  id: string;
+  name: string;
+  namespace: string;
+  visibility: Visibility;
+  description: string;
+  state: RepositoryState;
+  kind: string;
+  created_at: number;
+}): Repository => ({
+  id: row.id,
+  name: row.name,
+  namespace: row.namespace,
+  visibility: row.visibility,
+  description: row.description,
+  state: row.state,
+  kind: row.kind,
+  createdAt: row.created_at,
+});
 
 export class RepositoriesService {
   constructor(
@@ -30,7 +56,8 @@ export class RepositoriesService {
   ) {}
 
   async find(name: string): Promise<Repository | undefined> {
-    return this.store.findRepository(validateRepositoryName(name));
+    const row = await this.store.findRepository(validateRepositoryName(name));
+    return row ? toRepository(row) : undefined;
   }
 
   async get(name: string): Promise<Repository> {
@@ -43,25 +70,53 @@ export class RepositoriesService {
   async target(name: string): Promise<RepositoryTarget> {
     const repo = await this.find(name);
     return repo
-      ? { namespace: repo.namespace, id: repo.id, visibility: repo.visibility }
+      ? { namespace: repo.namespace, id: repo.id, visibility: repo.visibility, state: repo.state }
       : { namespace: namespaceOf(name) };
   }
 
   /**
-   * The repository, created (private) on first push. The caller's token already
-   * proved the subject may push here. In an organization, the creator gets admin on it, as in Quay.
+   * Creates a repository (private unless asked otherwise). In an organization the
+   * creator gets admin on it and the organization's default permissions apply, as in Quay.
+   * The caller has already asked the policy whether the subject may create here.
    */
+  async create(
+    name: string,
+    subject: Subject,
+    opts: { visibility?: Visibility; description?: string; kind?: string } = {},
+  ): Promise<Repository> {
+    validateRepositoryName(name);
+    const row = {
+      id: newId(),
+      name,
+      namespace: namespaceOf(name),
+      visibility: opts.visibility ?? ('private' as const),
+      description: opts.description ?? '',
+      state: 'NORMAL' as const,
+      kind: opts.kind ?? 'image',
+      created_at: this.clock.now(),
+    };
+    if (!(await this.store.insertRepository(row))) {
+      throw new Conflict('REPOSITORY_EXISTS', 'Repository already exists', { field: 'repository' });
+    }
+    const delegate = delegateOf(subject);
+    if (delegate && subjectName(subject) !== row.namespace) {
+      await this.identity.grantRepository(row.id, delegate, 'admin');
+      await this.identity.applyPrototypes(row.namespace, row.id, subject);
+    }
+    this.events.emit({ type: 'repository.created', repository: name, actor: subjectName(subject) });
+    return toRepository(row);
+  }
+
+  /** The repository, created on first push. */
   async ensure(name: string, subject: Subject): Promise<Repository> {
     const existing = await this.find(name);
     if (existing) return existing;
-    const repo: Repository = { id: newId(), name, namespace: namespaceOf(name), visibility: 'private' };
-    const created = await this.store.insertRepository({ ...repo, created_at: this.clock.now() });
-    if (!created) return this.get(name);
-    if (subject.kind === 'user' && subject.name !== repo.namespace) {
-      await this.identity.grantRepository(repo.id, subject.id, 'admin');
+    try {
+      return await this.create(name, subject);
+    } catch (err) {
+      if (err instanceof Conflict) return this.get(name); // a concurrent push created it
+      throw err;
     }
-    this.events.emit({ type: 'repository.created', repository: name, actor: subjectName(subject) });
-    return repo;
   }
 
   async setVisibility(name: string, visibility: Visibility): Promise<void> {

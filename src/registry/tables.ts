@@ -1,4 +1,5 @@
-import type { Visibility } from '../identity/index.js';
+import type { Generated } from 'kysely';
+import type { RepositoryState, Visibility } from '../identity/index.js';
 
 export interface RegistryTables {
   repositories: {
@@ -6,6 +7,9 @@ export interface RegistryTables {
     namespace: string;
     name: string;
     visibility: Visibility;
+    description: Generated<string>;
+    state: Generated<RepositoryState>;
+    kind: Generated<string>;
     created_at: number;
   };
   blobs: {

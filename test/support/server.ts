@@ -72,10 +72,11 @@ export async function startTestServer(
     db: database.db,
     blobStore,
     async close() {
-      // Tests end with keep-alive connections open; do not wait out their idle timeout.
+      // Tests may end with keep-alive connections busy; give requests in flight a moment, not the idle timeout.
       const closing = app.app.close();
-      app.app.server.closeAllConnections();
+      const force = setTimeout(() => app.app.server.closeAllConnections(), 2000);
       await closing;
+      clearTimeout(force);
       await database.close();
       await pgDb?.drop();
       if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });

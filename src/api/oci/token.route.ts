@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   anonymous,
-  subjectOf,
   type AccessEntry,
-  type IdentityService,
+  type CredentialsService,
   type Policy,
   type RegistryAction,
   type RegistryTokens,
@@ -14,7 +13,7 @@ import { validateRepositoryName } from '../../registry/index.js';
 import { sendOciError } from './oci-errors.js';
 
 export interface TokenRouteDeps {
-  identity: IdentityService;
+  credentials: CredentialsService;
   policy: Policy;
   tokens: RegistryTokens;
   repositories: RepositoriesService;
@@ -90,8 +89,7 @@ export function registerTokenRoute(app: FastifyInstance, deps: TokenRouteDeps): 
     credentials: { username: string; password: string } | undefined,
   ): Promise<Subject | undefined> => {
     if (!credentials) return anonymous;
-    const user = await deps.identity.authenticate(credentials.username, credentials.password);
-    return user ? subjectOf(user) : undefined;
+    return deps.credentials.authenticateLogin(credentials.username, credentials.password);
   };
 
   const toList = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
@@ -114,12 +112,10 @@ export function registerTokenRoute(app: FastifyInstance, deps: TokenRouteDeps): 
     async (request: FastifyRequest<{ Body: Record<string, string | undefined> }>, reply) => {
       const body = request.body ?? {};
       if (body.grant_type !== 'password') {
-        return reply
-          .code(400)
-          .send({
-            error: 'unsupported_grant_type',
-            error_description: 'only grant_type=password is supported',
-          });
+        return reply.code(400).send({
+          error: 'unsupported_grant_type',
+          error_description: 'only grant_type=password is supported',
+        });
       }
       const subject = await authenticate({ username: body.username ?? '', password: body.password ?? '' });
       if (!subject || subject.kind === 'anonymous')

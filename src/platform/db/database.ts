@@ -56,6 +56,8 @@ function postgres<Tables>(url: string): Kysely<Tables> {
           : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });
+  // An idle client whose connection the server closed fails its next query; the pool must not crash the process meanwhile.
+  pool.on('error', () => undefined);
   return new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
 }
 
