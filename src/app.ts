@@ -2,6 +2,8 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { ping } from './platform/db/database.js';
 import { healthRoutes } from './api/health.routes.js';
 import { ociRoutes } from './api/oci/routes.js';
+import { quayRoutes } from './api/quay/plugin.js';
+import { allScopes } from './identity/index.js';
 import { createServices, type Infrastructure, type Services } from './services.js';
 
 export interface App {
@@ -15,6 +17,8 @@ export async function buildApp(infra: Infrastructure): Promise<App> {
   const app = Fastify({
     logger: infra.config.logLevel === 'silent' ? false : { level: infra.config.logLevel },
     exposeHeadRoutes: false,
+    // Quay clients call both `/api/v1/user` and `/api/v1/user/`.
+    routerOptions: { ignoreTrailingSlash: true },
     // Registry clients send large bodies and keep connections open between layers.
     keepAliveTimeout: 65_000,
     bodyLimit: infra.config.maxManifestBytes,
@@ -31,6 +35,23 @@ export async function buildApp(infra: Infrastructure): Promise<App> {
     ),
     blobs: await infra.blobStore.healthy(),
   }));
+  // The Quay API's /discovery document is generated from the route schemas of the routes tagged below.
+  await app.register(import('@fastify/swagger'), {
+    swagger: {
+      info: { title: 'Slipway (Quay-compatible API)', version: '1' },
+      basePath: '/',
+      securityDefinitions: {
+        oauth2_implicit: {
+          type: 'oauth2',
+          flow: 'implicit',
+          authorizationUrl: '/oauth/authorize',
+          scopes: Object.fromEntries(allScopes.map((s) => [s, s])),
+        },
+      },
+    },
+    hideUntagged: true,
+  });
   await app.register(ociRoutes, { ...services, publicUrl: infra.config.publicUrl });
+  await app.register(quayRoutes, { ...services, publicUrl: infra.config.publicUrl, prefix: '/api/v1' });
   return { app, services };
 }
