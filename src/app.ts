@@ -1,8 +1,10 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { ping } from './platform/db/database.js';
 import { healthRoutes } from './api/health.routes.js';
+import { trackRequestContext } from './api/request-context.hook.js';
 import { ociRoutes } from './api/oci/routes.js';
 import { quayRoutes } from './api/quay/plugin.js';
+import { oauthRoutes } from './api/oauth/routes.js';
 import { allScopes } from './identity/index.js';
 import { createServices, type Infrastructure, type Services } from './services.js';
 
@@ -26,6 +28,14 @@ export async function buildApp(infra: Infrastructure): Promise<App> {
     logController: new LogController({
       disableRequestLogging: infra.config.logLevel !== 'debug' && infra.config.logLevel !== 'trace',
     }),
+  });
+
+  // Subscribers of the event bus (usage logs, notifications) read the caller's address from it.
+  trackRequestContext(app);
+  // Queued usage-log writes, exports and notification spawns finish before the database closes.
+  app.addHook('onClose', async () => {
+    await services.audit.settle();
+    await services.notifications.settle();
   });
 
   healthRoutes(app, async () => ({
@@ -53,5 +63,6 @@ export async function buildApp(infra: Infrastructure): Promise<App> {
   });
   await app.register(ociRoutes, { ...services, publicUrl: infra.config.publicUrl });
   await app.register(quayRoutes, { ...services, publicUrl: infra.config.publicUrl, prefix: '/api/v1' });
+  await app.register(oauthRoutes, services);
   return { app, services };
 }

@@ -28,6 +28,8 @@ async function openInfrastructure(config: Config) {
   return { database, infra: { config, db: database.db, blobStore, secrets, clock: systemClock } };
 }
 
+const notificationIntervalMs = 2000;
+
 async function serve(config: Config): Promise<void> {
   const { database, infra } = await openInfrastructure(config);
   const { app, services } = await buildApp(infra);
@@ -55,12 +57,26 @@ async function serve(config: Config): Promise<void> {
     gcTimer.unref();
   }
 
+  // Notification deliveries are queued in the database; this worker sends what is due.
+  const notificationTimer = setInterval(() => {
+    services.notifications
+      .drain()
+      .catch((err: unknown) => app.log.error({ err }, 'notification delivery round failed'));
+  }, notificationIntervalMs);
+  notificationTimer.unref();
+
+  const stopMirrors = services.mirror.startWorker({
+    onError: (err: unknown) => app.log.error({ err }, 'repository mirror sync failed'),
+  });
+
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     app.log.info({ signal }, 'shutting down');
     clearInterval(gcTimer);
+    stopMirrors();
+    clearInterval(notificationTimer);
     await app.close();
     await database.close();
     process.exit(0);

@@ -57,6 +57,9 @@ export const subjectOf = (user: User): Extract<Subject, { kind: 'user' }> => ({
 /** The team `setMember` puts a user in for each organization role. */
 const defaultTeams: Record<TeamRole, string> = { admin: 'owners', creator: 'creators', member: 'members' };
 
+/** Quay's default TAG_EXPIRATION_OPTIONS (0s, 1d, 1w, 2w, 4w): the only time-machine windows a namespace may choose. */
+export const tagExpirationOptions: readonly number[] = [0, 86400, 604800, 1209600, 2419200];
+
 const emailPattern = /^[^@\s]+@[^@\s]+$/;
 function validateEmail(email: string | undefined | null): string | null {
   if (email === undefined || email === null || email === '') return null;
@@ -238,6 +241,13 @@ export class IdentityService {
   ): Promise<void> {
     const ns = await this.store.findNamespace(name);
     if (!ns) throw new NotFound('NAMESPACE_NOT_FOUND', `namespace ${name} not found`);
+    if (
+      changes.tagExpirationSeconds !== undefined &&
+      !tagExpirationOptions.includes(changes.tagExpirationSeconds)
+    )
+      throw new Invalid('INVALID_TAG_EXPIRATION', 'Invalid tag expiration option', {
+        field: 'tag_expiration_s',
+      });
     await this.store.updateNamespace(ns.id, {
       email: changes.email === undefined ? undefined : validateEmail(changes.email),
       tag_expiration_s: changes.tagExpirationSeconds,
@@ -464,6 +474,14 @@ export class IdentityService {
         name: await this.delegateName(r.delegate_kind, r.delegate_id),
       })),
     );
+  }
+
+  /** Roles on a repository granted to a user or robot directly or through its teams (Quay's transitive permission). */
+  async grantedRoles(
+    repositoryId: string,
+    member: { kind: 'user' | 'robot'; id: string },
+  ): Promise<RepositoryRole[]> {
+    return this.store.grantedRoles(repositoryId, member.kind, member.id);
   }
 
   async grantsOf(kind: DelegateKind, id: string) {

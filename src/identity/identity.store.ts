@@ -398,6 +398,181 @@ export class IdentityStore {
     return { repositoryIds: grants.map((g) => g.repository_id), namespaces: namespaces.map((n) => n.name) };
   }
 
+  // Organization views: memberships with team roles, team counts, grants on a set of repositories
+
+  /** Every team membership in an organization, with the team's name and role. */
+  organizationMemberships(organizationId: string) {
+    return this.db
+      .selectFrom('team_members')
+      .innerJoin('teams', 'teams.id', 'team_members.team_id')
+      .select([
+        'team_members.member_kind',
+        'team_members.member_id',
+        'teams.id as team_id',
+        'teams.name as team_name',
+        'teams.role as team_role',
+      ])
+      .where('teams.organization_id', '=', organizationId)
+      .orderBy('teams.created_at')
+      .orderBy('teams.name')
+      .execute();
+  }
+
+  /** Members and repository grants of each team of an organization, by team id. */
+  async teamCounts(organizationId: string): Promise<Map<string, { members: number; repositories: number }>> {
+    const [members, grants] = await Promise.all([
+      this.db
+        .selectFrom('team_members')
+        .innerJoin('teams', 'teams.id', 'team_members.team_id')
+        .select(['teams.id as id', (eb) => eb.fn.countAll().as('n')])
+        .where('teams.organization_id', '=', organizationId)
+        .groupBy('teams.id')
+        .execute(),
+      this.db
+        .selectFrom('repository_grants')
+        .innerJoin('teams', 'teams.id', 'repository_grants.delegate_id')
+        .select(['teams.id as id', (eb) => eb.fn.countAll().as('n')])
+        .where('repository_grants.delegate_kind', '=', 'team')
+        .where('teams.organization_id', '=', organizationId)
+        .groupBy('teams.id')
+        .execute(),
+    ]);
+    const counts = new Map<string, { members: number; repositories: number }>();
+    const entry = (id: string) => counts.get(id) ?? counts.set(id, { members: 0, repositories: 0 }).get(id)!;
+    for (const row of members) entry(row.id).members = Number(row.n);
+    for (const row of grants) entry(row.id).repositories = Number(row.n);
+    return counts;
+  }
+
+  /** Grants on any of these repositories. */
+  async grantsOn(repositoryIds: readonly string[]) {
+    if (repositoryIds.length === 0) return [];
+    return this.db
+      .selectFrom('repository_grants')
+      .selectAll()
+      .where('repository_id', 'in', repositoryIds)
+      .execute();
+  }
+
+  /** Takes a user or robot out of every team of an organization and revokes its grants on these repositories. */
+  async removeFromOrganization(
+    organizationId: string,
+    kind: TeamMemberKind,
+    memberId: string,
+    repositoryIds: readonly string[],
+  ): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .deleteFrom('team_members')
+        .where('member_kind', '=', kind)
+        .where('member_id', '=', memberId)
+        .where(
+          'team_id',
+          'in',
+          trx.selectFrom('teams').select('id').where('organization_id', '=', organizationId),
+        )
+        .execute();
+      if (repositoryIds.length > 0)
+        await trx
+          .deleteFrom('repository_grants')
+          .where('delegate_kind', '=', kind)
+          .where('delegate_id', '=', memberId)
+          .where('repository_id', 'in', repositoryIds)
+          .execute();
+    });
+  }
+
+  /** Grants held by the robots and teams of a namespace (which go when the namespace goes). */
+  async deleteNamespaceDelegateGrants(namespaceId: string): Promise<void> {
+    await this.db
+      .deleteFrom('repository_grants')
+      .where((eb) =>
+        eb.or([
+          eb.and([
+            eb('delegate_kind', '=', 'robot'),
+            eb(
+              'delegate_id',
+              'in',
+              eb.selectFrom('robots').select('id').where('namespace_id', '=', namespaceId),
+            ),
+          ]),
+          eb.and([
+            eb('delegate_kind', '=', 'team'),
+            eb(
+              'delegate_id',
+              'in',
+              eb.selectFrom('teams').select('id').where('organization_id', '=', namespaceId),
+            ),
+          ]),
+        ]),
+      )
+      .execute();
+  }
+
+  findNamespaceByEmail(email: string) {
+    return this.db.selectFrom('namespaces').selectAll().where('email', '=', email).executeTakeFirst();
+  }
+
+  findRobotByName(name: string) {
+    return this.db.selectFrom('robots').selectAll().where('name', '=', name).executeTakeFirst();
+  }
+
+  robotsOf(namespaceId: string) {
+    return this.db
+      .selectFrom('robots')
+      .select(['id', 'name'])
+      .where('namespace_id', '=', namespaceId)
+      .orderBy('name')
+      .execute();
+  }
+
+  findRobotById(id: string) {
+    return this.db.selectFrom('robots').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  // Permission prototypes
+
+  listPrototypes(organizationId: string) {
+    return this.db
+      .selectFrom('permission_prototypes')
+      .selectAll()
+      .where('organization_id', '=', organizationId)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+  }
+
+  findPrototype(organizationId: string, id: string) {
+    return this.db
+      .selectFrom('permission_prototypes')
+      .selectAll()
+      .where('organization_id', '=', organizationId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+  }
+
+  async insertPrototype(row: IdentityTables['permission_prototypes']): Promise<void> {
+    await this.db.insertInto('permission_prototypes').values(row).execute();
+  }
+
+  async updatePrototypeRole(organizationId: string, id: string, role: RepositoryRole): Promise<void> {
+    await this.db
+      .updateTable('permission_prototypes')
+      .set({ role })
+      .where('organization_id', '=', organizationId)
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async deletePrototype(organizationId: string, id: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('permission_prototypes')
+      .where('organization_id', '=', organizationId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
   // Signing keys
 
   latestSigningKey() {

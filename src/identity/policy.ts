@@ -41,6 +41,25 @@ const capOf = <R extends string>(
   scopes: ReadonlySet<Scope>,
 ) => best(rank, ...[...scopes].map((s) => caps[s]));
 
+/** Scopes that imply another (Quay auth/scopes.py IMPLIED_SCOPES): repo:admin ⊃ repo:write ⊃ repo:read. */
+const impliedBy: Partial<Record<Scope, Scope[]>> = {
+  'repo:read': ['repo:write', 'repo:admin'],
+  'repo:write': ['repo:admin'],
+};
+
+/**
+ * What the policy needs to know about repositories and namespaces that other contexts own:
+ * which organizations are proxy caches, which robot mirrors into a repository.
+ */
+export interface RegistryFacts {
+  isProxyCache(namespace: string): Promise<boolean>;
+  mirrorRobot(repositoryId: string): Promise<string | undefined>;
+}
+const noRegistryFacts: RegistryFacts = {
+  isProxyCache: async () => false,
+  mirrorRobot: async () => undefined,
+};
+
 const actionsByRole: Record<RepositoryRole, RegistryAction[]> = {
   read: ['pull'],
   write: ['pull', 'push', 'delete'],
@@ -54,7 +73,10 @@ const actionsByRole: Record<RepositoryRole, RegistryAction[]> = {
  * in); an OAuth or app token's scopes then cap them, as Quay does.
  */
 export class Policy {
-  constructor(private readonly store: IdentityStore) {}
+  constructor(
+    private readonly store: IdentityStore,
+    private readonly facts: RegistryFacts = noRegistryFacts,
+  ) {}
 
   /** A superuser acting with full powers: a password or session login, or a token with `super:user`. */
   isSuperuser(subject: Subject): boolean {
@@ -81,6 +103,19 @@ export class Policy {
     return subject.kind === 'user' && subject.scopes
       ? least(teamRank, role, capOf(teamRank, teamCap, subject.scopes))
       : role;
+  }
+
+  /**
+   * May the subject see a team and its members? Organization admins and the team's own members may
+   * (Quay's ViewTeamPermission); token scopes that cap away organization membership cap this too.
+   */
+  async canViewTeam(subject: Subject, organizationName: string, teamName: string): Promise<boolean> {
+    const role = await this.organizationRole(subject, organizationName);
+    if (role === 'admin') return true;
+    const member = delegateOf(subject);
+    const org = role && member ? await this.store.findNamespace(organizationName) : undefined;
+    if (!org || !member) return false;
+    return (await this.store.teamsOf(org.id, member.kind, member.id)).some((t) => t.name === teamName);
   }
 
   /** The subject's effective role on an existing repository, or undefined when it may not see it. */
@@ -126,20 +161,69 @@ export class Policy {
 
   /**
    * Registry actions granted on a repository; on one that does not exist yet, those of whoever may create it.
-   * Repositories in READ_ONLY or MIRROR state take no pushes or deletes.
+   * Repositories in READ_ONLY or MIRROR state take no pushes or deletes (but from a MIRROR's own robot);
+   * members of a proxy-cache organization may pull from it.
    */
   async registryActions(subject: Subject, target: RepositoryTarget): Promise<Set<RegistryAction>> {
     if (!target.id) {
-      return new Set((await this.canCreateRepository(subject, target.namespace)) ? actionsByRole.admin : []);
+      if (await this.canCreateRepository(subject, target.namespace)) return new Set(actionsByRole.admin);
+      return new Set((await this.pullsThrough(subject, target.namespace)) ? ['pull'] : []);
     }
     const role = await this.repositoryRole(subject, target);
-    const actions = role ? actionsByRole[role] : [];
-    return new Set(target.state && target.state !== 'NORMAL' ? actions.filter((a) => a === 'pull') : actions);
+    const actions = new Set(role ? actionsByRole[role] : []);
+    // A MIRROR repository takes writes from its mirror robot only (Quay's v2auth).
+    const mirrorRobot =
+      target.state === 'MIRROR' &&
+      subject.kind === 'robot' &&
+      (await this.facts.mirrorRobot(target.id)) === subject.id;
+    if (target.state && target.state !== 'NORMAL' && !mirrorRobot)
+      for (const a of actions) if (a !== 'pull') actions.delete(a);
+    if (!actions.has('pull') && (await this.pullsThrough(subject, target.namespace))) actions.add('pull');
+    return actions;
   }
 
+  /** Members of a proxy-cache organization may pull any repository in it, present or not (Quay's can_pullthru). */
+  private async pullsThrough(subject: Subject, namespace: string): Promise<boolean> {
+    if (subject.kind === 'anonymous' || !(await this.facts.isProxyCache(namespace))) return false;
+    return (await this.organizationRole(subject, namespace)) !== undefined;
+  }
+
+  /**
+   * May the subject mint a token with these scopes for an organization's application (Quay's
+   * `_can_mint_scope`)? A token caller cannot mint scopes it does not hold itself; repository
+   * scopes and org:admin need organization admin, repo:create a creator, super:user a superuser.
+   */
+  async canMintScopes(subject: Subject, organizationName: string, scopes: Iterable<Scope>): Promise<boolean> {
+    if (subject.kind !== 'user') return false;
+    const wanted = [...scopes];
+    const held = subject.scopes;
+    if (held && wanted.some((s) => !held.has(s) && !(impliedBy[s] ?? []).some((i) => held.has(i))))
+      return false;
+    const role = await this.organizationRole(subject, organizationName);
+    return wanted.every((scope) => {
+      switch (scope) {
+        case 'repo:read':
+        case 'repo:write':
+        case 'repo:admin':
+        case 'org:admin':
+          return role === 'admin';
+        case 'repo:create':
+          return role === 'admin' || role === 'creator';
+        case 'user:read':
+        case 'user:admin':
+          return true;
+        case 'super:user':
+          return this.isSuperuser(subject);
+      }
+    });
+  }
+
+  /** What the subject may list; a token without any repo:* scope reads (and so lists) public repositories only. */
   async visibleSet(subject: Subject): Promise<VisibleSet> {
     const member = delegateOf(subject);
     if (!member) return { all: false, repositoryIds: [], namespaces: [] };
+    if (subject.kind === 'user' && subject.scopes && !capOf(repoRank, repoCap, subject.scopes))
+      return { all: false, repositoryIds: [], namespaces: [] };
     if (this.isSuperuser(subject)) return { all: true };
     return { all: false, ...(await this.store.visibilityGrants(member.kind, member.id)) };
   }

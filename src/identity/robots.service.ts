@@ -1,5 +1,6 @@
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../platform/clock.js';
+import type { EventBus } from '../platform/events.js';
 import { Invalid, NotFound } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import type { SecretBox } from '../platform/secrets.js';
@@ -36,6 +37,7 @@ export class RobotsService {
     private readonly store: IdentityStore,
     private readonly secrets: SecretBox,
     private readonly clock: Clock,
+    private readonly events?: EventBus,
   ) {}
 
   private async namespaceId(namespace: string): Promise<string> {
@@ -92,6 +94,7 @@ export class RobotsService {
       last_accessed: null,
     };
     await this.store.db.insertInto('robots').values(row).execute();
+    this.events?.emit({ type: 'robot.created', robot: name });
     return { ...this.toRobot(row), token };
   }
 
@@ -162,6 +165,7 @@ export class RobotsService {
       .set({ token_hash: hashToken(token), token_sealed: this.secrets.seal(token) })
       .where('id', '=', robot.id)
       .execute();
+    this.events?.emit({ type: 'robot.token_regenerated', robot: name });
     return { ...robot, token };
   }
 
@@ -180,11 +184,16 @@ export class RobotsService {
         .execute();
       await trx
         .deleteFrom('permission_prototypes')
-        .where('delegate_kind', '=', 'robot')
-        .where('delegate_id', '=', robot.id)
+        .where((eb) =>
+          eb.or([
+            eb.and([eb('delegate_kind', '=', 'robot'), eb('delegate_id', '=', robot.id)]),
+            eb('activating_user_id', '=', robot.id),
+          ]),
+        )
         .execute();
       await trx.deleteFrom('robots').where('id', '=', robot.id).execute();
     });
+    this.events?.emit({ type: 'robot.deleted', robot: name });
   }
 
   /** The robot these credentials belong to (docker login with `ns+name` and its token), or undefined. */

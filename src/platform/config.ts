@@ -48,6 +48,15 @@ export const ConfigSchema = Type.Object({
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },
   ),
+  outboundAllow: Type.String({
+    default: '',
+    description:
+      'CIDRs (comma-separated) that webhooks and callbacks may reach although loopback, private or link-local',
+  }),
+  smtpUrl: Type.Optional(
+    Type.String({ description: 'smtp://user:pass@host:port (smtps:// for TLS) for e-mail notifications' }),
+  ),
+  smtpFrom: Type.String({ default: 'slipway@localhost', description: 'sender of notification e-mails' }),
 });
 export type Config = Static<typeof ConfigSchema>;
 
@@ -67,6 +76,9 @@ const settings: Array<[flag: string, key: keyof Config, env: string]> = [
   ['gc-grace', 'gcGraceSeconds', 'SLIPWAY_GC_GRACE'],
   ['max-manifest-bytes', 'maxManifestBytes', 'SLIPWAY_MAX_MANIFEST_BYTES'],
   ['log-level', 'logLevel', 'SLIPWAY_LOG_LEVEL'],
+  ['outbound-allow', 'outboundAllow', 'SLIPWAY_OUTBOUND_ALLOW'],
+  ['smtp-url', 'smtpUrl', 'SLIPWAY_SMTP_URL'],
+  ['smtp-from', 'smtpFrom', 'SLIPWAY_SMTP_FROM'],
 ];
 
 export const configHelp = settings

@@ -13,9 +13,245 @@ export type DomainEvent =
     }
   | { type: 'manifest.deleted'; repository: string; digest: string; actor: string }
   | { type: 'tag.deleted'; repository: string; tag: string; actor: string }
-  | { type: 'blob.deleted'; repository: string; digest: string; actor: string };
+  | { type: 'blob.deleted'; repository: string; digest: string; actor: string }
+  // Quotas (registry/quotas.service.ts). `limitBytes` is the quota's size; a limit is `thresholdPercent` of it.
+  | { type: 'quota.created' | 'quota.deleted'; namespace: string; limitBytes: number; actor?: string }
+  | {
+      type: 'quota.changed';
+      namespace: string;
+      limitBytes: number;
+      previousLimitBytes: number;
+      actor?: string;
+    }
+  | {
+      type: 'quota_limit.created' | 'quota_limit.deleted';
+      namespace: string;
+      limitType: 'Warning' | 'Reject';
+      thresholdPercent: number;
+      actor?: string;
+    }
+  | {
+      type: 'quota_limit.changed';
+      namespace: string;
+      limitType: 'Warning' | 'Reject';
+      thresholdPercent: number;
+      previousLimitType: 'Warning' | 'Reject';
+      previousThresholdPercent: number;
+      actor?: string;
+    }
+  // A write took the namespace up to a Warning limit (quota.warning), or was refused by a Reject limit (quota.exceeded).
+  | {
+      type: 'quota.warning' | 'quota.exceeded';
+      namespace: string;
+      thresholdPercent: number;
+      usageBytes: number;
+      limitBytes: number;
+      actor?: string;
+    }
+  // The superuser panel (admin/superuser.service.ts, identity/service-keys.service.ts, identity/global-messages.service.ts).
+  | { type: 'user.created'; user: string; email: string | null; actor?: string }
+  | { type: 'user.deleted' | 'user.enabled' | 'user.disabled'; user: string; actor?: string }
+  | { type: 'user.superuser_changed'; user: string; superuser: boolean; actor?: string }
+  | { type: 'organization.renamed'; organization: string; previous: string; actor?: string }
+  | { type: 'namespace.ownership_taken'; namespace: string; wasUser: boolean; actor?: string }
+  | {
+      type:
+        | 'service_key.created'
+        | 'service_key.approved'
+        | 'service_key.modified'
+        | 'service_key.extended'
+        | 'service_key.deleted';
+      kid: string;
+      service: string;
+      name: string;
+      actor?: string;
+    }
+  | { type: 'message.created' | 'message.deleted'; uuid: string; actor?: string }
+  // Emitted by the OCI face after a manifest GET (not HEAD) was answered.
+  | { type: 'manifest.pulled'; repository: string; reference: string; digest: string; actor: string }
+  // Below, `actor` is optional: a service that is not told who acts leaves it out and the
+  // audit log takes the caller from the request context (src/platform/request-context.ts).
+  | { type: 'repository.deleted'; repository: string; actor?: string }
+  | { type: 'repository.visibility_changed'; repository: string; visibility: string; actor?: string }
+  | { type: 'repository.description_changed'; repository: string; actor?: string }
+  | { type: 'repository.state_changed'; repository: string; state: string; actor?: string }
+  | {
+      type: 'repository.permission_changed';
+      repository: string;
+      delegate: { kind: 'user' | 'robot' | 'team'; name: string };
+      /** The new role; null when the permission was removed. */
+      role: string | null;
+      /** The role before; null when there was none. */
+      previous: string | null;
+      actor?: string;
+    }
+  | { type: 'tag.created'; repository: string; tag: string; digest: string; actor?: string }
+  | {
+      type: 'tag.moved';
+      repository: string;
+      tag: string;
+      digest: string;
+      previousDigest: string;
+      actor?: string;
+    }
+  | { type: 'tag.restored'; repository: string; tag: string; digest: string; actor?: string }
+  | {
+      type: 'tag.expiration_changed';
+      repository: string;
+      tag: string;
+      /** Epoch milliseconds; null when the expiration was removed. */
+      expiration: number | null;
+      actor?: string;
+    }
+  | { type: 'tag.immutability_changed'; repository: string; tag: string; immutable: boolean; actor?: string }
+  // A tag pushed out of the time machine window (Quay's permanently_delete_tag): no longer restorable.
+  | { type: 'tag.permanently_deleted'; repository: string; tag: string; digest: string; actor?: string }
+  | { type: 'label.added'; repository: string; digest: string; key: string; value: string; actor?: string }
+  | { type: 'label.deleted'; repository: string; digest: string; key: string; actor?: string }
+  | { type: 'robot.created'; robot: string; actor?: string }
+  | { type: 'robot.deleted'; robot: string; actor?: string }
+  | { type: 'robot.token_regenerated'; robot: string; actor?: string }
+  | { type: 'organization.created'; organization: string; actor?: string }
+  | {
+      type: 'application.created';
+      organization: string;
+      application: string;
+      clientId: string;
+      actor?: string;
+    }
+  | {
+      type: 'application.updated';
+      organization: string;
+      application: string;
+      clientId: string;
+      actor?: string;
+    }
+  | {
+      type: 'application.deleted';
+      organization: string;
+      application: string;
+      clientId: string;
+      actor?: string;
+    }
+  | {
+      type: 'application.secret_reset';
+      organization: string;
+      application: string;
+      clientId: string;
+      actor?: string;
+    }
+  | {
+      type: 'application.token_created';
+      organization: string;
+      clientId: string;
+      tokenId: string;
+      scope: string;
+      user: string;
+      actor?: string;
+    }
+  | {
+      type: 'application.token_revoked';
+      organization: string;
+      clientId: string;
+      tokenId: string;
+      actor?: string;
+    }
+  | { type: 'app_token.created'; user: string; tokenId: string; title: string; actor?: string }
+  | { type: 'app_token.revoked'; user: string; tokenId: string; title: string; actor?: string }
+  | { type: 'user.password_changed'; user: string; actor?: string }
+  | {
+      type: 'user.email_changed';
+      user: string;
+      email: string | null;
+      previous: string | null;
+      actor?: string;
+    }
+  | { type: 'user.tag_expiration_changed'; user: string; seconds: number; actor?: string }
+  | { type: 'user.signed_in'; user: string; actor?: string }
+  | { type: 'user.signed_out'; user: string; actor?: string }
+  | { type: 'organization.deleted'; organization: string; actor?: string }
+  | { type: 'team.created'; organization: string; team: string; role: string; actor?: string }
+  | { type: 'team.deleted'; organization: string; team: string; actor?: string }
+  | { type: 'team.role_changed'; organization: string; team: string; role: string; actor?: string }
+  | { type: 'team.member_added'; organization: string; team: string; member: string; actor?: string }
+  | { type: 'team.member_removed'; organization: string; team: string; member: string; actor?: string }
+  | {
+      type: 'team.description_changed';
+      organization: string;
+      team: string;
+      description: string;
+      actor?: string;
+    }
+  | {
+      type: 'organization.email_changed';
+      organization: string;
+      email: string | null;
+      previous: string | null;
+      actor?: string;
+    }
+  | { type: 'organization.tag_expiration_changed'; organization: string; seconds: number; actor?: string }
+  | { type: 'organization.member_removed'; organization: string; member: string; actor?: string }
+  | ({ type: 'prototype.created' } & PrototypeEventInfo)
+  | ({ type: 'prototype.changed' } & PrototypeEventInfo)
+  | ({ type: 'prototype.deleted' } & PrototypeEventInfo)
+  | {
+      type: 'notification.created' | 'notification.deleted' | 'notification.reset';
+      repository: string;
+      uuid: string;
+      event: string;
+      method: string;
+      actor?: string;
+    }
+  // Builds and mirrors (emitted by the runs and mirror contexts); notifications turn them into
+  // Quay's build_* and repo_mirror_sync_* events.
+  | {
+      type: 'build.queued' | 'build.started' | 'build.succeeded' | 'build.failed' | 'build.cancelled';
+      repository: string;
+      build: BuildEventInfo;
+      actor?: string;
+    }
+  | {
+      type: 'mirror.sync_started' | 'mirror.sync_succeeded' | 'mirror.sync_failed';
+      repository: string;
+      /** Quay's message, e.g. `'quay.io/ns/repo' with tag pattern 'latest,v*'`. */
+      message: string;
+      actor?: string;
+    };
 
-type Handler<T extends DomainEvent['type']> = (event: Extract<DomainEvent, { type: T }>) => void;
+/** A default permission prototype of an organization, as its events describe it. */
+export interface PrototypeEventInfo {
+  organization: string;
+  id: string;
+  role: string;
+  /** The role before a change. */
+  previous?: string;
+  delegate: { kind: 'user' | 'robot' | 'team'; name: string };
+  activatingUser: string | null;
+  actor?: string;
+}
+
+/** What a build event tells subscribers; the fields of Quay's build notification payloads. */
+export interface BuildEventInfo {
+  id: string;
+  /** Display name (short commit sha or archive checksum). */
+  name: string;
+  dockerTags: string[];
+  triggerId?: string;
+  triggerKind?: string;
+  /** Trigger metadata: `{ref, commit, default_branch, commit_info}` for git-triggered builds. */
+  triggerMetadata?: Record<string, unknown>;
+  isManual?: boolean;
+  manualUser?: string | null;
+  imageId?: string;
+  manifestDigests?: string[];
+  errorMessage?: string;
+}
+
+/** The event of type `T`; a member of the union may declare several types (`'a' | 'b'`). */
+export type EventOf<T extends DomainEvent['type']> = NarrowEvent<DomainEvent, T>;
+type NarrowEvent<E, T> = E extends { type: infer U } ? (T extends U ? E & { type: T } : never) : never;
+
+type Handler<T extends DomainEvent['type']> = (event: EventOf<T>) => void;
 
 /** In-process event bus. Handlers run synchronously after the change is committed and must not throw. */
 export class EventBus {

@@ -6,6 +6,8 @@ import type { EventBus } from '../platform/events.js';
 import { NotFound, RangeNotSatisfiable, Unsupported } from '../platform/errors.js';
 import type { KeyedMutex } from '../platform/keyed-mutex.js';
 import { subjectName, type Policy, type Subject } from '../identity/index.js';
+import type { PullThrough } from './pull-through.js';
+import type { QuotasService } from './quotas.service.js';
 import type { RegistryStore } from './registry.store.js';
 import type { RepositoriesService } from './repositories.service.js';
 
@@ -25,12 +27,22 @@ export class BlobsService {
     private readonly events: EventBus,
     private readonly clock: Clock,
     private readonly graceMs: number,
+    private readonly quotas: QuotasService,
   ) {}
+
+  private pullThrough?: PullThrough;
+
+  /** Connects the proxy cache, which is built after this service because it stores through the uploads. */
+  setPullThrough(pullThrough: PullThrough): void {
+    this.pullThrough = pullThrough;
+  }
 
   /** Size of a blob the repository may see. Also marks the blob as in use, so gc spares a blob a client just found. */
   async stat(repositoryName: string, digest: string): Promise<{ size: number }> {
     parseDigest(digest);
-    const row = await this.store.repositoryBlob(repositoryName, digest);
+    let row = await this.store.repositoryBlob(repositoryName, digest);
+    if (!row && this.pullThrough && (await this.pullThrough.blob(repositoryName, digest)))
+      row = await this.store.repositoryBlob(repositoryName, digest);
     if (!row) throw blobUnknown(digest);
     const now = this.clock.now();
     // Written at most once per half grace period per blob, to keep HEAD cheap.
@@ -66,8 +78,8 @@ export class BlobsService {
       const row = await this.store.repositoryBlob(source.name, digest);
       if (!row || !(await this.blobs.stat(digest))) continue;
       const repo = await this.repositories.ensure(repositoryName, subject);
-      await this.digestLocks.run(digest, () =>
-        this.store.linkBlob(repo.id, digest, row.size, this.clock.now()),
+      await this.quotas.admit(repo.namespace, { digest, size: row.size }, () =>
+        this.digestLocks.run(digest, () => this.store.linkBlob(repo.id, digest, row.size, this.clock.now())),
       );
       return true;
     }

@@ -1,12 +1,14 @@
 import { digestOf, parseDigest } from '../platform/blobs/digest.js';
 import type { Clock } from '../platform/clock.js';
 import type { EventBus } from '../platform/events.js';
-import { Invalid, NotFound, TooLarge } from '../platform/errors.js';
+import { Conflict, Invalid, NotFound, TooLarge } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
-import { subjectName, type Subject } from '../identity/index.js';
+import { anonymous, subjectName, type Subject } from '../identity/index.js';
 import { mediaTypes } from './media-types.js';
 import { parseManifest } from './manifest-document.js';
 import { parseReference, isTag } from './names.js';
+import type { PullThrough } from './pull-through.js';
+import type { QuotasService } from './quotas.service.js';
 import type { RegistryStore } from './registry.store.js';
 import type { RepositoriesService } from './repositories.service.js';
 
@@ -28,6 +30,9 @@ export interface Referrer {
 
 const manifestUnknown = (reference: string) =>
   new NotFound('MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference });
+/** Quay's refusal to change an immutable tag (409 tag_immutable on /api/v1). */
+export const tagImmutable = (tag: string, operation: string) =>
+  new Conflict('TAG_IMMUTABLE', `Cannot ${operation} immutable tag '${tag}'`, { tag });
 const isForeignKeyViolation = (err: unknown) =>
   /FOREIGN KEY|foreign key/.test(String((err as Error)?.message));
 
@@ -38,10 +43,18 @@ export class ManifestsService {
     private readonly events: EventBus,
     private readonly clock: Clock,
     private readonly maxBytes: number,
+    private readonly quotas: QuotasService,
   ) {}
 
   get maxManifestBytes(): number {
     return this.maxBytes;
+  }
+
+  private pullThrough?: PullThrough;
+
+  /** Connects the proxy cache, which is built after this service because it stores through it. */
+  setPullThrough(pullThrough: PullThrough): void {
+    this.pullThrough = pullThrough;
   }
 
   /**
@@ -89,6 +102,8 @@ export class ManifestsService {
         { missing },
       );
     }
+    // Its blobs already count towards the namespace: a push is refused only when the namespace is over its quota.
+    await this.quotas.ensureWithin(repo.namespace);
 
     const now = this.clock.now();
     try {
@@ -108,7 +123,11 @@ export class ManifestsService {
           doc.blobs,
           doc.children,
         );
-        if (ref.kind === 'tag') await store.setTag(repo.id, ref.tag, digest, now, newId());
+        if (
+          ref.kind === 'tag' &&
+          (await store.setTag(repo.id, ref.tag, digest, now, newId())) === 'immutable'
+        )
+          throw tagImmutable(ref.tag, 'overwrite');
       });
     } catch (err) {
       // gc removed a referenced blob between the check above and the insert.
@@ -129,14 +148,26 @@ export class ManifestsService {
     return { digest, subject: doc.subject };
   }
 
-  async get(repositoryName: string, reference: string, withBytes: boolean): Promise<StoredManifest> {
+  /** `subject` is who pulls: a proxy cache may create the repository for them. */
+  async get(
+    repositoryName: string,
+    reference: string,
+    withBytes: boolean,
+    subject: Subject = anonymous,
+  ): Promise<StoredManifest> {
     // No manifest can be stored under an invalid tag: reading one is 404, as the conformance suite expects.
     if (!reference.includes(':') && !isTag(reference)) throw manifestUnknown(reference);
     const ref = parseReference(reference);
-    const row =
+    const lookup = () =>
       ref.kind === 'tag'
-        ? await this.store.manifestByTag(repositoryName, ref.tag, withBytes)
-        : await this.store.manifestByDigest(repositoryName, ref.digest, withBytes);
+        ? this.store.manifestByTag(repositoryName, ref.tag, withBytes, this.clock.now())
+        : this.store.manifestByDigest(repositoryName, ref.digest, withBytes);
+    let row = await lookup();
+    if (
+      this.pullThrough &&
+      (await this.pullThrough.manifest(repositoryName, reference, row?.digest, subject))
+    )
+      row = await lookup();
     if (!row) throw manifestUnknown(reference);
     return { digest: row.digest, mediaType: row.media_type, size: row.size, bytes: row.bytes };
   }
@@ -149,10 +180,16 @@ export class ManifestsService {
     const now = this.clock.now();
     const actor = subjectName(subject);
     if (ref.kind === 'tag') {
-      if (!(await this.store.endTag(repo.id, ref.tag, now))) throw manifestUnknown(reference);
+      const ended = await this.store.endTag(repo.id, ref.tag, now);
+      if (ended === 'immutable') throw tagImmutable(ref.tag, 'delete');
+      if (ended === 'missing') throw manifestUnknown(reference);
       this.events.emit({ type: 'tag.deleted', repository: repositoryName, tag: ref.tag, actor });
       return;
     }
+    if (await this.store.hasImmutableTag(repo.id, ref.digest, now))
+      throw new Conflict('TAG_IMMUTABLE', 'Cannot delete a manifest an immutable tag points at', {
+        digest: ref.digest,
+      });
     if (!(await this.store.transaction((store) => store.deleteManifest(repo.id, ref.digest, now))))
       throw manifestUnknown(reference);
     this.events.emit({ type: 'manifest.deleted', repository: repositoryName, digest: ref.digest, actor });
@@ -170,6 +207,7 @@ export class ManifestsService {
     const tags = await this.store.activeTags(repo.id, {
       last: opts.last,
       limit: opts.limit === undefined ? undefined : opts.limit + 1,
+      now: this.clock.now(),
     });
     const more = opts.limit !== undefined && tags.length > opts.limit;
     return { tags: more ? tags.slice(0, opts.limit) : tags, more };

@@ -24,6 +24,15 @@ export class RegistryStore {
     return this.db.selectFrom('repositories').selectAll().where('name', '=', name).executeTakeFirst();
   }
 
+  repositoriesInNamespace(namespace: string) {
+    return this.db
+      .selectFrom('repositories')
+      .selectAll()
+      .where('namespace', '=', namespace)
+      .orderBy('name')
+      .execute();
+  }
+
   async insertRepository(repo: Insertable<RegistryTables['repositories']>): Promise<boolean> {
     const result = await this.db
       .insertInto('repositories')
@@ -156,7 +165,13 @@ export class RegistryStore {
       .executeTakeFirst() as Promise<ManifestRow | undefined>;
   }
 
-  manifestByTag(repositoryName: string, tag: string, withBytes: boolean): Promise<ManifestRow | undefined> {
+  /** The manifest a tag points at, unless the tag expired before `now`. */
+  manifestByTag(
+    repositoryName: string,
+    tag: string,
+    withBytes: boolean,
+    now: number,
+  ): Promise<ManifestRow | undefined> {
     return this.db
       .selectFrom('repositories as r')
       .innerJoin('tags as t', 't.repository_id', 'r.id')
@@ -168,6 +183,7 @@ export class RegistryStore {
       .where('r.name', '=', repositoryName)
       .where('t.name', '=', tag)
       .where('t.end_ts', 'is', null)
+      .where((eb) => eb.or([eb('t.expires_at', 'is', null), eb('t.expires_at', '>', now)]))
       .executeTakeFirst() as Promise<ManifestRow | undefined>;
   }
 
@@ -208,33 +224,81 @@ export class RegistryStore {
     }
   }
 
-  /** Points a tag at a manifest, closing the tag's previous history entry. */
-  async setTag(repositoryId: string, name: string, digest: string, now: number, id: string): Promise<void> {
-    const current = await this.db
+  /** The tag's open history row; it is alive when it has not expired by `now`. */
+  private async openTag(repositoryId: string, name: string, now: number) {
+    const row = await this.db
       .selectFrom('tags')
-      .select(['id', 'manifest_digest'])
+      .select(['id', 'manifest_digest', 'expires_at', 'immutable'])
       .where('repository_id', '=', repositoryId)
       .where('name', '=', name)
       .where('end_ts', 'is', null)
       .executeTakeFirst();
-    if (current?.manifest_digest === digest) return;
-    if (current)
-      await this.db.updateTable('tags').set({ end_ts: now }).where('id', '=', current.id).execute();
-    await this.db
-      .insertInto('tags')
-      .values({ id, repository_id: repositoryId, name, manifest_digest: digest, start_ts: now, end_ts: null })
-      .execute();
+    return row && { ...row, alive: row.expires_at === null || row.expires_at > now };
   }
 
-  async endTag(repositoryId: string, name: string, now: number): Promise<boolean> {
+  /**
+   * Points a tag at a manifest, closing the tag's previous history entry (at its expiration if it
+   * already expired). Pointing a live tag at its own manifest changes nothing unless `always`
+   * (a restore records a new entry); an immutable live tag is left alone.
+   */
+  async setTag(
+    repositoryId: string,
+    name: string,
+    digest: string,
+    now: number,
+    id: string,
+    opts: { reversion?: boolean; always?: boolean } = {},
+  ): Promise<'set' | 'unchanged' | 'immutable'> {
+    const current = await this.openTag(repositoryId, name, now);
+    if (current?.alive && current.manifest_digest === digest && !opts.always) return 'unchanged';
+    if (current?.alive && current.immutable) return 'immutable';
+    if (current)
+      await this.db
+        .updateTable('tags')
+        .set({ end_ts: current.alive ? now : current.expires_at })
+        .where('id', '=', current.id)
+        .execute();
+    await this.db
+      .insertInto('tags')
+      .values({
+        id,
+        repository_id: repositoryId,
+        name,
+        manifest_digest: digest,
+        start_ts: now,
+        end_ts: null,
+        reversion: opts.reversion ? 1 : 0,
+      })
+      .execute();
+    return 'set';
+  }
+
+  /** Ends a live tag; an expired tag is already gone and an immutable one stays. */
+  async endTag(repositoryId: string, name: string, now: number): Promise<'ended' | 'missing' | 'immutable'> {
+    const current = await this.openTag(repositoryId, name, now);
+    if (!current?.alive) return 'missing';
+    if (current.immutable) return 'immutable';
     const result = await this.db
       .updateTable('tags')
       .set({ end_ts: now })
-      .where('repository_id', '=', repositoryId)
-      .where('name', '=', name)
+      .where('id', '=', current.id)
       .where('end_ts', 'is', null)
       .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
+    return Number(result.numUpdatedRows) > 0 ? 'ended' : 'missing';
+  }
+
+  /** Whether a live immutable tag points at the manifest (which then may not be deleted). */
+  async hasImmutableTag(repositoryId: string, digest: string, now: number): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('tags')
+      .select('name')
+      .where('repository_id', '=', repositoryId)
+      .where('manifest_digest', '=', digest)
+      .where('end_ts', 'is', null)
+      .where('immutable', '=', 1)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+      .executeTakeFirst();
+    return row !== undefined;
   }
 
   /** Deletes a manifest and ends every tag pointing at it. */
@@ -254,12 +318,17 @@ export class RegistryStore {
     return Number(result.numDeletedRows) > 0;
   }
 
-  async activeTags(repositoryId: string, opts: { last?: string; limit?: number }): Promise<string[]> {
+  /** Names of the tags alive at `now`. */
+  async activeTags(
+    repositoryId: string,
+    opts: { last?: string; limit?: number; now: number },
+  ): Promise<string[]> {
     let q = this.db
       .selectFrom('tags')
       .select('name')
       .where('repository_id', '=', repositoryId)
-      .where('end_ts', 'is', null);
+      .where('end_ts', 'is', null)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', opts.now)]));
     if (opts.last !== undefined) q = q.where('name', '>', opts.last);
     q = q.orderBy('name');
     if (opts.limit !== undefined) q = q.limit(opts.limit);

@@ -7,6 +7,7 @@ import {
   subjectName,
   type IdentityService,
   type Policy,
+  type RepositoryRole,
   type RepositoryState,
   type RepositoryTarget,
   type Subject,
@@ -66,6 +67,11 @@ export class RepositoriesService {
     return repo;
   }
 
+  /** Every repository of a namespace, by name. */
+  async inNamespace(namespace: string): Promise<Repository[]> {
+    return (await this.store.repositoriesInNamespace(namespace)).map(toRepository);
+  }
+
   /** The repository as the policy sees it, whether or not it exists yet. */
   async target(name: string): Promise<RepositoryTarget> {
     const repo = await this.find(name);
@@ -82,7 +88,7 @@ export class RepositoriesService {
   async create(
     name: string,
     subject: Subject,
-    opts: { visibility?: Visibility; description?: string; kind?: string } = {},
+    opts: { visibility?: Visibility; description?: string; kind?: string; creatorRole?: RepositoryRole } = {},
   ): Promise<Repository> {
     validateRepositoryName(name);
     const row = {
@@ -100,7 +106,7 @@ export class RepositoriesService {
     }
     const delegate = delegateOf(subject);
     if (delegate && subjectName(subject) !== row.namespace) {
-      await this.identity.grantRepository(row.id, delegate, 'admin');
+      await this.identity.grantRepository(row.id, delegate, opts.creatorRole ?? 'admin');
       await this.identity.applyPrototypes(row.namespace, row.id, subject);
     }
     this.events.emit({ type: 'repository.created', repository: name, actor: subjectName(subject) });

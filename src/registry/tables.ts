@@ -53,6 +53,12 @@ export interface RegistryTables {
     manifest_digest: string;
     start_ts: number;
     end_ts: number | null;
+    /** When the tag stops being served unless moved first (Quay's tag expiration); the row stays open until then. */
+    expires_at: number | null;
+    /** 1 when the row was written by a restore (Quay's `reversion`). */
+    reversion: Generated<number>;
+    /** 1 when the tag may not be moved, deleted or expired. */
+    immutable: Generated<number>;
   };
   uploads: {
     id: string;

@@ -3,10 +3,12 @@ import type { Hash } from 'node:crypto';
 import type { BlobStore } from '../platform/blobs/blob-store.js';
 import { newHash, parseDigest, type DigestAlgorithm } from '../platform/blobs/digest.js';
 import type { Clock } from '../platform/clock.js';
-import { Invalid, NotFound, RangeNotSatisfiable } from '../platform/errors.js';
+import { Invalid, NotFound, QuotaExceeded, RangeNotSatisfiable } from '../platform/errors.js';
 import { randomToken } from '../platform/ids.js';
 import { KeyedMutex } from '../platform/keyed-mutex.js';
 import type { Subject } from '../identity/index.js';
+import { namespaceOf } from './names.js';
+import type { QuotasService } from './quotas.service.js';
 import type { RegistryStore } from './registry.store.js';
 import type { RepositoriesService } from './repositories.service.js';
 
@@ -42,6 +44,7 @@ export class UploadsService {
     private readonly digestLocks: KeyedMutex,
     private readonly clock: Clock,
     private readonly uploadTtlMs: number,
+    private readonly quotas: QuotasService,
   ) {}
 
   async start(repositoryName: string, subject: Subject): Promise<UploadState> {
@@ -87,13 +90,24 @@ export class UploadsService {
           actual,
         });
       }
-      await this.digestLocks.run(digest, async () => {
-        await this.blobs.finishUpload(id, size, digest);
-        await this.store.transaction(async (store) => {
-          await store.linkBlob(upload.repository_id, digest, size, this.clock.now());
-          await store.deleteUpload(id);
+      // The namespace's quota may refuse the new blob; the refused upload is discarded, as in Quay.
+      await this.quotas
+        .admit(namespaceOf(repositoryName), { digest, size }, () =>
+          this.digestLocks.run(digest, async () => {
+            await this.blobs.finishUpload(id, size, digest);
+            await this.store.transaction(async (store) => {
+              await store.linkBlob(upload.repository_id, digest, size, this.clock.now());
+              await store.deleteUpload(id);
+            });
+          }),
+        )
+        .catch(async (err: unknown) => {
+          if (err instanceof QuotaExceeded) {
+            await this.store.deleteUpload(id);
+            await this.blobs.abortUpload(id);
+          }
+          throw err;
         });
-      });
       this.hashes.delete(id);
       return digest;
     });

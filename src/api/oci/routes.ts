@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Invalid, TooLarge } from '../../platform/errors.js';
-import type { RegistryTokens, Subject } from '../../identity/index.js';
+import { subjectName, type RegistryTokens, type Subject } from '../../identity/index.js';
+import type { EventBus } from '../../platform/events.js';
 import {
   referrersIndexMediaType,
   type BlobsService,
@@ -21,6 +22,7 @@ export interface OciDeps extends TokenRouteDeps {
   manifests: ManifestsService;
   repositories: RepositoriesService;
   tokens: RegistryTokens;
+  events: EventBus;
   publicUrl?: string;
 }
 
@@ -259,8 +261,18 @@ export async function ociRoutes(app: FastifyInstance, deps: OciDeps): Promise<vo
       switch (request.method) {
         case 'GET':
         case 'HEAD': {
-          await allowed(request, name, 'pull');
-          const manifest = await deps.manifests.get(name, reference, request.method === 'GET');
+          const subject = await allowed(request, name, 'pull');
+          const manifest = await deps.manifests.get(name, reference, request.method === 'GET', subject);
+          // A pull is a GET of a manifest; the usage log records it off the request path.
+          if (request.method === 'GET') {
+            deps.events.emit({
+              type: 'manifest.pulled',
+              repository: name,
+              reference,
+              digest: manifest.digest,
+              actor: subjectName(subject),
+            });
+          }
           reply
             .type(manifest.mediaType)
             .header('docker-content-digest', manifest.digest)

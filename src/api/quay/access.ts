@@ -68,6 +68,15 @@ export class QuayAccess {
     if (!role || teamRank[role] < teamRank[need]) refuse(subject);
   }
 
+  /** Requires that the subject may see the team: an organization admin or one of the team's members. */
+  async team(subject: Subject, organization: string, team: string): Promise<void> {
+    if (!(await this.policy.canViewTeam(subject, organization, team))) refuse(subject);
+  }
+
+  async canViewTeam(subject: Subject, organization: string, team: string): Promise<boolean> {
+    return this.policy.canViewTeam(subject, organization, team);
+  }
+
   async organizationRole(subject: Subject, organization: string): Promise<TeamRole | undefined> {
     return this.policy.organizationRole(subject, organization);
   }
@@ -77,6 +86,11 @@ export class QuayAccess {
     const user = requireUser(subject);
     if (!this.policy.userAccess(user, level)) refuse(user);
     return user;
+  }
+
+  /** Whether the subject may reach its own account at this level (no refusal: for views that show more to the owner). */
+  reachesOwnAccount(subject: Subject, level: 'read' | 'admin'): boolean {
+    return this.policy.userAccess(subject, level);
   }
 
   superuser(subject: Subject): Extract<Subject, { kind: 'user' }> {
@@ -90,6 +104,11 @@ export class QuayAccess {
 
   async canCreateRepository(subject: Subject, namespace: string): Promise<boolean> {
     return this.policy.canCreateRepository(subject, namespace);
+  }
+
+  /** Refuses unless the subject may mint a token with these scopes for the organization's applications. */
+  async mintScopes(subject: Subject, organization: string, scopes: Iterable<Scope>): Promise<void> {
+    if (!(await this.policy.canMintScopes(subject, organization, scopes))) refuse(subject);
   }
 
   /** Whether a token credential carries a scope (password and session logins carry every scope). */

@@ -6,7 +6,26 @@ import type { Services } from '../../services.js';
 import { QuayAccess } from './access.js';
 import { apiError, toQuayError } from './quay-errors.js';
 import { discoveryRoutes } from './discovery.routes.js';
+import { messageRoutes } from './message.routes.js';
+import { quotaRoutes } from './quota.routes.js';
+import { superuserRoutes } from './superuser.routes.js';
 import { userRoutes } from './user.routes.js';
+import { mirrorRoutes } from './mirror.routes.js';
+import { proxyCacheRoutes } from './proxycache.routes.js';
+import { logsRoutes } from './logs.routes.js';
+import { notificationRoutes } from './notifications.routes.js';
+import { currentRequest } from '../../platform/request-context.js';
+import { sessionRoutes } from './session.routes.js';
+import { applicationRoutes } from './application.routes.js';
+import { starredRoutes } from './starred.routes.js';
+import { organizationRoutes } from './organization.routes.js';
+import { teamRoutes } from './team.routes.js';
+import { robotRoutes } from './robot.routes.js';
+import { prototypeRoutes } from './prototype.routes.js';
+import { repositoryRoutes } from './repository.routes.js';
+import { permissionRoutes } from './permission.routes.js';
+import { tagRoutes } from './tag.routes.js';
+import { manifestRoutes } from './manifest.routes.js';
 
 export interface QuayDeps extends Services {
   access: QuayAccess;
@@ -64,6 +83,10 @@ export const quayRoutes: FastifyPluginAsyncTypebox<Services & { publicUrl?: stri
   app.addHook('onRequest', async (request, reply) => {
     const { error } = await authenticate(deps, request);
     if (error) return reply.code(403).send({ error });
+    // The usage log names the caller of changes whose events do not carry an actor.
+    const context = currentRequest();
+    if (context && request.subject.kind !== 'anonymous')
+      context.performer = { kind: request.subject.kind, name: request.subject.name };
   });
 
   app.setErrorHandler((err, request, reply) => {
@@ -82,4 +105,22 @@ export const quayRoutes: FastifyPluginAsyncTypebox<Services & { publicUrl?: stri
     app.register(async (scope) => routes(scope, deps));
   await register(discoveryRoutes);
   await register(userRoutes);
+  await register(logsRoutes);
+  await register(notificationRoutes);
+  await register(sessionRoutes);
+  await register(applicationRoutes);
+  await register(starredRoutes);
+  await register(organizationRoutes);
+  await register(teamRoutes);
+  await register(robotRoutes);
+  await register(prototypeRoutes);
+  await register(quotaRoutes);
+  await register(superuserRoutes);
+  await register(messageRoutes);
+  await register(repositoryRoutes);
+  await register(permissionRoutes);
+  await register(tagRoutes);
+  await register(manifestRoutes);
+  await register(mirrorRoutes);
+  await register(proxyCacheRoutes);
 };

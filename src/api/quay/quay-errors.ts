@@ -28,6 +28,10 @@ const statusByKind: Record<DomainError['kind'], { status: number; type: string }
 const statusByCode: Record<string, { status: number; type: string }> = {
   TAG_IMMUTABLE: { status: 409, type: 'tag_immutable' },
   EXPIRED_TOKEN: { status: 401, type: 'expired_token' },
+  // A second mirror configuration for a repository (Quay answers 409 `{"detail": ...}`).
+  MIRROR_EXISTS: { status: 409, type: 'invalid_request' },
+  // Writes to tags and labels of a READ_ONLY or MIRROR repository (Quay answers 503 `{"message": ...}`).
+  REPOSITORY_NOT_NORMAL: { status: 503, type: 'invalid_request' },
 };
 
 export function apiError(

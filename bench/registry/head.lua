@@ -1,0 +1,2 @@
+-- wrk issues GET unless told otherwise; the HEAD-blob workload needs HEAD.
+wrk.method = "HEAD"

@@ -1,0 +1,68 @@
+import { sql, type Kysely } from 'kysely';
+import type { IdentityTables } from './tables.js';
+
+/** Queries behind the superuser panel that change what kind of namespace something is, or its name. */
+export class SuperuserStore {
+  constructor(private readonly db: Kysely<IdentityTables>) {}
+
+  findNamespaceByEmail(email: string) {
+    return this.db
+      .selectFrom('namespaces')
+      .select(['id', 'name'])
+      .where('email', '=', email)
+      .executeTakeFirst();
+  }
+
+  /** Renames a namespace and the robots named after it (`old+x` becomes `new+x`). */
+  async renameNamespace(id: string, from: string, to: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.updateTable('namespaces').set({ name: to }).where('id', '=', id).execute();
+      await trx
+        .updateTable('robots')
+        .set({ name: sql<string>`cast(${to} as text) || substr(name, cast(${from.length + 1} as integer))` })
+        .where('namespace_id', '=', id)
+        .execute();
+    });
+  }
+
+  /**
+   * Turns a user into an organization administered by `adminUserId`, as Quay's
+   * convert_user_to_organization: the account can no longer sign in (its credentials go with the
+   * user row), it leaves every team and loses its own grants, and gets an `owners` team.
+   */
+  async convertUserToOrganization(
+    userId: string,
+    owners: { teamId: string; adminUserId: string },
+    now: number,
+  ): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .deleteFrom('team_members')
+        .where('member_kind', '=', 'user')
+        .where('member_id', '=', userId)
+        .execute();
+      await trx
+        .deleteFrom('repository_grants')
+        .where('delegate_kind', '=', 'user')
+        .where('delegate_id', '=', userId)
+        .execute();
+      await trx.deleteFrom('users').where('id', '=', userId).execute();
+      await trx.updateTable('namespaces').set({ kind: 'organization' }).where('id', '=', userId).execute();
+      await trx
+        .insertInto('teams')
+        .values({
+          id: owners.teamId,
+          organization_id: userId,
+          name: 'owners',
+          role: 'admin',
+          description: '',
+          created_at: now,
+        })
+        .execute();
+      await trx
+        .insertInto('team_members')
+        .values({ team_id: owners.teamId, member_kind: 'user', member_id: owners.adminUserId })
+        .execute();
+    });
+  }
+}

@@ -1,0 +1,20 @@
+export {
+  notificationEvents,
+  repositoryEventData,
+  repoPushData,
+  buildQueuedData,
+  buildPhaseData,
+  mirrorData,
+  type EventData,
+  type NotificationEvent,
+} from './notification-events.js';
+export { notificationMethods, type NotificationMethod } from './notification-methods.js';
+export {
+  NotificationsService,
+  type Notification,
+  type NotificationInput,
+  type RepositoryRef,
+} from './notifications.service.js';
+export { NotificationsStore } from './notifications.store.js';
+export { notificationMigrations } from './migrations.js';
+export type { NotificationTables } from './tables.js';

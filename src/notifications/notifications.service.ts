@@ -1,0 +1,367 @@
+import type { Clock } from '../platform/clock.js';
+import { Invalid, NotFound } from '../platform/errors.js';
+import type { EventBus, EventOf } from '../platform/events.js';
+import { newId } from '../platform/ids.js';
+import { currentRequest } from '../platform/request-context.js';
+import type { SecretBox } from '../platform/secrets.js';
+import {
+  buildPhaseData,
+  buildQueuedData,
+  describeEvent,
+  isNotificationEvent,
+  mirrorData,
+  repoPushData,
+  shouldPerform,
+  type EventData,
+  type NotificationEvent,
+  type ServerAddress,
+} from './notification-events.js';
+import {
+  notificationMethods,
+  perform,
+  validateMethodConfig,
+  type MethodConfig,
+  type MethodDeps,
+  type NotificationMethod,
+} from './notification-methods.js';
+import {
+  maxFailures,
+  type DeliveryRow,
+  type NotificationRow,
+  type NotificationsStore,
+} from './notifications.store.js';
+
+/** The repository a notification belongs to, as the registry describes it. */
+export interface RepositoryRef {
+  id: string;
+  name: string;
+}
+
+export interface Notification {
+  uuid: string;
+  title: string | null;
+  event: NotificationEvent;
+  method: NotificationMethod;
+  config: MethodConfig;
+  eventConfig: Record<string, unknown>;
+  numberOfFailures: number;
+}
+
+export interface NotificationInput {
+  event: string;
+  method: string;
+  config: MethodConfig;
+  eventConfig: Record<string, unknown>;
+  title?: string | null;
+}
+
+export interface NotificationsOptions {
+  /** External base URL; else the URL of the request that caused the event. */
+  publicUrl?: string;
+  /** First retry delay; each further one is four times longer. */
+  retryBaseMs?: number;
+  onError?: (message: string, err: unknown) => void;
+}
+
+/** A delivery is given up after this many attempts even if its notification keeps firing. */
+const maxAttempts = 5;
+const leaseMs = 60_000;
+const claimBatch = 20;
+
+/**
+ * Repository notifications (Quay's "events and notifications"). Events are turned into
+ * deliveries in a durable queue table; `drain` sends what is due, with retries and backoff.
+ * Each failed delivery counts against its notification; after three in a row it stops firing
+ * until its failures are reset, as in Quay. `slipway serve` drains on an interval; tests call
+ * `drain` themselves.
+ */
+export class NotificationsService {
+  private readonly spawning = new Set<Promise<void>>();
+  private draining?: Promise<number>;
+  private readonly retryBaseMs: number;
+
+  constructor(
+    private readonly store: NotificationsStore,
+    private readonly repositories: { find(name: string): Promise<RepositoryRef | undefined> },
+    private readonly events: EventBus,
+    private readonly secrets: SecretBox,
+    private readonly methods: MethodDeps,
+    private readonly clock: Clock,
+    private readonly options: NotificationsOptions = {},
+  ) {
+    this.retryBaseMs = options.retryBaseMs ?? 30_000;
+  }
+
+  async create(repository: RepositoryRef, input: NotificationInput): Promise<Notification> {
+    if (!isNotificationEvent(input.event))
+      throw new Invalid('INVALID_EVENT', `event: unknown event ${input.event}`, { field: 'event' });
+    if (!(notificationMethods as readonly string[]).includes(input.method))
+      throw new Invalid('INVALID_METHOD', `method: unknown method ${input.method}`, { field: 'method' });
+    const method = input.method as NotificationMethod;
+    validateMethodConfig(method, input.config, this.methods.outbound);
+    validateEventConfig(input.event, input.eventConfig);
+    const row = {
+      id: newId(),
+      repository_id: repository.id,
+      event: input.event,
+      method,
+      title: input.title ?? null,
+      config: this.secrets.seal(JSON.stringify(input.config)),
+      event_config: JSON.stringify(input.eventConfig),
+      number_of_failures: 0,
+      created_at: this.clock.now(),
+    };
+    await this.store.insert(row);
+    this.events.emit({
+      type: 'notification.created',
+      repository: repository.name,
+      uuid: row.id,
+      event: row.event,
+      method: row.method,
+    });
+    return this.toNotification(row);
+  }
+
+  async list(repository: RepositoryRef): Promise<Notification[]> {
+    return (await this.store.list(repository.id)).map((row) => this.toNotification(row));
+  }
+
+  async get(repository: RepositoryRef, uuid: string): Promise<Notification> {
+    const row = await this.store.find(repository.id, uuid);
+    if (!row) throw new NotFound('NOTIFICATION_NOT_FOUND', 'Not Found');
+    return this.toNotification(row);
+  }
+
+  async delete(repository: RepositoryRef, uuid: string): Promise<void> {
+    const row = await this.store.find(repository.id, uuid);
+    if (!row || !(await this.store.delete(repository.id, uuid))) throw notFoundFor(repository, uuid);
+    this.events.emit({
+      type: 'notification.deleted',
+      repository: repository.name,
+      uuid,
+      event: row.event,
+      method: row.method,
+    });
+  }
+
+  /** Sets the failure count back to zero: the notification fires again. */
+  async resetFailures(repository: RepositoryRef, uuid: string): Promise<void> {
+    const row = await this.store.find(repository.id, uuid);
+    if (!row) throw notFoundFor(repository, uuid);
+    await this.store.setFailures(row.id, 0);
+    this.events.emit({
+      type: 'notification.reset',
+      repository: repository.name,
+      uuid,
+      event: row.event,
+      method: row.method,
+    });
+  }
+
+  /** Queues the event's sample payload for delivery by this notification. */
+  async test(repository: RepositoryRef, uuid: string): Promise<void> {
+    const row = await this.store.find(repository.id, uuid);
+    if (!row || !isNotificationEvent(row.event)) throw notFoundFor(repository, uuid);
+    const data = describeEvent(row.event).sample(this.serverAddress(), repository.name);
+    await this.store.enqueue([this.delivery(row.id, data)]);
+  }
+
+  /** Raises the notification events of domain events (pushes, builds, mirror syncs). */
+  listen(): () => void {
+    const offs = [
+      this.events.on('manifest.pushed', (e) => {
+        if (e.tag) this.spawn(e.repository, 'repo_push', (s) => repoPushData(s, e.repository, [e.tag!]));
+      }),
+      ...(
+        [
+          ['build.queued', 'build_queued'],
+          ['build.started', 'build_start'],
+          ['build.succeeded', 'build_success'],
+          ['build.failed', 'build_failure'],
+          ['build.cancelled', 'build_cancelled'],
+        ] as const
+      ).map(([type, event]) =>
+        this.events.on(type, (e: EventOf<typeof type>) =>
+          this.spawn(e.repository, event, (s) =>
+            event === 'build_queued'
+              ? buildQueuedData(s, e.repository, e.build)
+              : buildPhaseData(s, e.repository, e.build),
+          ),
+        ),
+      ),
+      ...(
+        [
+          ['mirror.sync_started', 'repo_mirror_sync_started'],
+          ['mirror.sync_succeeded', 'repo_mirror_sync_success'],
+          ['mirror.sync_failed', 'repo_mirror_sync_failed'],
+        ] as const
+      ).map(([type, event]) =>
+        this.events.on(type, (e: EventOf<typeof type>) =>
+          this.spawn(e.repository, event, (s) => mirrorData(s, e.repository, e.message)),
+        ),
+      ),
+    ];
+    return () => offs.forEach((off) => off());
+  }
+
+  /**
+   * Queues a delivery for every enabled notification of the repository for `event`. Runs in
+   * the background: the caller (an event handler inside a request) does not wait.
+   */
+  spawn(repositoryName: string, event: NotificationEvent, build: (server: ServerAddress) => EventData): void {
+    const server = this.serverAddress();
+    const job = (async () => {
+      const repository = await this.repositories.find(repositoryName);
+      if (!repository) return;
+      const rows = await this.store.enabledFor(repository.id, event);
+      if (rows.length === 0) return;
+      const data = build(server);
+      await this.store.enqueue(
+        rows
+          .filter((row) => shouldPerform(event, data, parseObject(row.event_config)))
+          .map((row) => this.delivery(row.id, data)),
+      );
+    })()
+      .catch((err: unknown) => this.options.onError?.('failed to queue notifications', err))
+      .finally(() => this.spawning.delete(job));
+    this.spawning.add(job);
+  }
+
+  /** Sends every due delivery; returns how many were attempted. Concurrent calls run one after another. */
+  async drain(): Promise<number> {
+    while (this.spawning.size > 0) await Promise.all([...this.spawning]);
+    while (this.draining) await this.draining;
+    this.draining = this.drainDue().finally(() => (this.draining = undefined));
+    return this.draining;
+  }
+
+  /** Waits for queued spawns and a drain in flight (shutdown). */
+  async settle(): Promise<void> {
+    while (this.spawning.size > 0) await Promise.all([...this.spawning]);
+    if (this.draining) await this.draining;
+  }
+
+  /** Deliveries still queued for a notification (attempts, next attempt, last error). */
+  async pendingDeliveries(
+    uuid: string,
+  ): Promise<Array<{ attempts: number; nextAttemptAt: number; lastError: string | null }>> {
+    return (await this.store.pending(uuid)).map((d) => ({
+      attempts: d.attempts,
+      nextAttemptAt: d.next_attempt_at,
+      lastError: d.last_error,
+    }));
+  }
+
+  private async drainDue(): Promise<number> {
+    let attempted = 0;
+    for (;;) {
+      const now = this.clock.now();
+      const batch = await this.store.claimDue(now, now + leaseMs, claimBatch);
+      if (batch.length === 0) return attempted;
+      await Promise.all(batch.map((delivery) => this.deliver(delivery)));
+      attempted += batch.length;
+    }
+  }
+
+  private async deliver(delivery: DeliveryRow): Promise<void> {
+    const notification = await this.store.findById(delivery.notification_id);
+    if (
+      !notification ||
+      notification.number_of_failures >= maxFailures ||
+      !isNotificationEvent(notification.event)
+    ) {
+      await this.store.finish(delivery.id);
+      return;
+    }
+    const { method, config } = this.toNotification(notification);
+    try {
+      await perform(
+        this.methods,
+        method,
+        config,
+        notification.event,
+        JSON.parse(delivery.payload) as EventData,
+      );
+    } catch (err) {
+      const failures = await this.store.addFailure(notification.id);
+      const attempts = delivery.attempts + 1;
+      if (failures >= maxFailures || attempts >= maxAttempts) await this.store.finish(delivery.id);
+      else
+        await this.store.retryLater(delivery.id, {
+          attempts,
+          nextAttemptAt: this.clock.now() + this.retryBaseMs * 4 ** (attempts - 1),
+          error: (err as Error).message,
+        });
+      this.options.onError?.('notification delivery failed', err);
+      return;
+    }
+    await this.store.finish(delivery.id);
+    if (notification.number_of_failures > 0) await this.store.setFailures(notification.id, 0);
+  }
+
+  private delivery(notificationId: string, data: EventData) {
+    const now = this.clock.now();
+    return {
+      id: newId(),
+      notification_id: notificationId,
+      payload: JSON.stringify(data),
+      attempts: 0,
+      next_attempt_at: now,
+      leased_until: null,
+      last_error: null,
+      created_at: now,
+    };
+  }
+
+  private serverAddress(): ServerAddress {
+    return { baseUrl: this.options.publicUrl ?? currentRequest()?.baseUrl ?? 'http://localhost' };
+  }
+
+  private toNotification(row: NotificationRow): Notification {
+    return {
+      uuid: row.id,
+      title: row.title,
+      event: row.event as NotificationEvent,
+      method: row.method as NotificationMethod,
+      config: parseObject(this.secrets.open(row.config)),
+      eventConfig: parseObject(row.event_config),
+      numberOfFailures: row.number_of_failures,
+    };
+  }
+}
+
+function parseObject(json: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(json);
+    return value && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Quay answers 400 (not 404) when deleting, resetting or testing an unknown notification. */
+const notFoundFor = (repository: RepositoryRef, uuid: string) =>
+  new Invalid(
+    'NOTIFICATION_NOT_FOUND',
+    `No repository notification found for: ${repository.name.split('/', 1)[0]}, ${repository.name.slice(repository.name.indexOf('/') + 1)}, ${uuid}`,
+  );
+
+function validateEventConfig(event: NotificationEvent, config: Record<string, unknown>): void {
+  const regex = config['ref-regex'];
+  if (regex === undefined || regex === null || regex === '') return;
+  // Quay ignores event settings that do not apply to the event.
+  if (!event.startsWith('build_')) return;
+  if (typeof regex !== 'string')
+    throw new Invalid('INVALID_EVENT_CONFIG', 'eventConfig.ref-regex: must be a string', {
+      field: 'eventConfig.ref-regex',
+    });
+  try {
+    new RegExp(regex);
+  } catch {
+    throw new Invalid('INVALID_EVENT_CONFIG', 'eventConfig.ref-regex: invalid regular expression', {
+      field: 'eventConfig.ref-regex',
+    });
+  }
+}
