@@ -431,7 +431,6 @@ forEachDatabase((database) => {
 
     test('a Reject quota stops a real skopeo push, and what was there is still served', async (t) => {
       if (!ready(t)) return;
-      if (database !== 'sqlite') return t.skip('the real-client check runs once, on SQLite');
       if (!requireTools(t, 'buildah', 'skopeo', 'busybox')) return;
       const workDir = await mkdtemp(join(tmpdir(), 'slipway-quota-'));
       t.after(() => rm(workDir, { recursive: true, force: true }));

@@ -41,7 +41,26 @@ function sqlite<Tables>(url: string): Kysely<Tables> {
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
+  cachePreparedStatements(database);
   return new Kysely<Tables>({ dialect: new SqliteDialect({ database }) });
+}
+
+/**
+ * Kysely's SQLite driver prepares every query anew; preparing is the largest single cost of
+ * a registry read. Statements are reusable, so keep them per SQL text (bounded).
+ */
+function cachePreparedStatements(database: SqliteDatabase.Database): void {
+  const prepare = database.prepare.bind(database);
+  const statements = new Map<string, SqliteDatabase.Statement>();
+  database.prepare = ((sql: string) => {
+    let statement = statements.get(sql);
+    if (!statement) {
+      if (statements.size >= 2000) statements.clear();
+      statement = prepare(sql);
+      statements.set(sql, statement);
+    }
+    return statement;
+  }) as typeof database.prepare;
 }
 
 function postgres<Tables>(url: string): Kysely<Tables> {
