@@ -59,7 +59,13 @@ import {
   TagsStore,
   type LabelsTables,
 } from './registry/index.js';
-import { auditDomainEvents, auditMigrations, AuditService, AuditStore, type AuditTables } from './audit/index.js';
+import {
+  auditDomainEvents,
+  auditMigrations,
+  AuditService,
+  AuditStore,
+  type AuditTables,
+} from './audit/index.js';
 import {
   notificationMigrations,
   NotificationsService,
@@ -82,10 +88,30 @@ import {
 } from './registry/proxy-cache/index.js';
 import { OutboundPolicy } from './platform/outbound.js';
 
-export type Tables = IdentityTables & RegistryTables & StarsTables & LabelsTables & QuotaTables & ServiceKeyTables & AuditTables & NotificationTables & MirrorTables & ProxyCacheTables;
+export type Tables = IdentityTables &
+  RegistryTables &
+  StarsTables &
+  LabelsTables &
+  QuotaTables &
+  ServiceKeyTables &
+  AuditTables &
+  NotificationTables &
+  MirrorTables &
+  ProxyCacheTables;
 
 /** Every context's migrations, applied in name order. */
-export const migrations = { ...identityMigrations, ...registryMigrations, ...starsMigrations, ...tagLifecycleMigrations, ...quotaMigrations, ...serviceKeyMigrations, ...auditMigrations, ...notificationMigrations, ...mirrorMigrations, ...proxyCacheMigrations };
+export const migrations = {
+  ...identityMigrations,
+  ...registryMigrations,
+  ...starsMigrations,
+  ...tagLifecycleMigrations,
+  ...quotaMigrations,
+  ...serviceKeyMigrations,
+  ...auditMigrations,
+  ...notificationMigrations,
+  ...mirrorMigrations,
+  ...proxyCacheMigrations,
+};
 
 export interface Infrastructure {
   config: Config;
@@ -110,7 +136,10 @@ export async function createServices(infra: Infrastructure) {
     isProxyCache: (namespace): Promise<boolean> => proxyCache.isProxyCache(namespace),
     mirrorRobot: (repositoryId): Promise<string | undefined> => mirror.mirrorRobot(repositoryId),
   });
-  const robots = new RobotsService(identityStore, infra.secrets, clock, events);
+  // Robots a repository mirror uses may not be deleted; the mirror is wired below.
+  const robots = new RobotsService(identityStore, infra.secrets, clock, events, (robotId): Promise<boolean> =>
+    mirror.usesRobot(robotId),
+  );
   const credentials = new CredentialsService(identityStore, identity, robots, infra.secrets, clock);
   const accounts = new AccountService(
     new AccountStore(db as unknown as Kysely<IdentityTables>),
@@ -245,6 +274,7 @@ export async function createServices(infra: Infrastructure) {
   const notifications = new NotificationsService(
     new NotificationsStore(db as unknown as Kysely<NotificationTables>),
     repositories,
+    identity,
     events,
     infra.secrets,
     { outbound, mailer },
@@ -288,6 +318,7 @@ export async function createServices(infra: Infrastructure) {
     manifests,
     copier,
     infra.secrets,
+    events,
     clock,
     {
       ...upstreamSettings,

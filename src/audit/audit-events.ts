@@ -27,7 +27,9 @@ const reference = (ref: string, digest: string) =>
 
 /**
  * How each domain event reads in the usage log, with Quay's kind names and metadata keys
- * (data/logs_model, endpoints/api/*). Events missing here are not audited.
+ * (data/logs_model, endpoints/api/*). Events missing here are not audited: those Quay has no
+ * log kind for (blob.deleted, build.started/succeeded/failed, message.created/deleted,
+ * user.superuser_changed, and quota.warning/quota.exceeded, which raise notifications instead).
  */
 const describe: { [T in DomainEvent['type']]?: (event: EventOf<T>) => Described } = {
   'repository.created': (e) => withRepo(e.repository, 'create_repo'),
@@ -99,6 +101,14 @@ const describe: { [T in DomainEvent['type']]?: (event: EventOf<T>) => Described 
   'mirror.sync_started': (e) => withRepo(e.repository, 'repo_mirror_sync_started', { message: e.message }),
   'mirror.sync_succeeded': (e) => withRepo(e.repository, 'repo_mirror_sync_success', { message: e.message }),
   'mirror.sync_failed': (e) => withRepo(e.repository, 'repo_mirror_sync_failed', { message: e.message }),
+  'mirror.config_changed': (e) =>
+    withRepo(e.repository, 'repo_mirror_config_changed', { changed: e.changed, to: e.to }),
+  'proxy_cache.created': (e) =>
+    inNamespace(e.organization, 'create_proxy_cache_config', { upstream_registry: e.upstreamRegistry }),
+  'proxy_cache.deleted': (e) => inNamespace(e.organization, 'delete_proxy_cache_config', {}),
+  'namespace_notification.created': (e) => namespaceNotificationEntry('create_namespace_notification', e),
+  'namespace_notification.deleted': (e) => namespaceNotificationEntry('delete_namespace_notification', e),
+  'namespace_notification.reset': (e) => namespaceNotificationEntry('reset_namespace_notification', e),
   'tag.immutability_changed': (e) =>
     withRepo(e.repository, 'change_tag_immutability', { tag: e.tag, immutable: e.immutable }),
   'tag.permanently_deleted': (e) =>
@@ -160,6 +170,20 @@ const describe: { [T in DomainEvent['type']]?: (event: EventOf<T>) => Described 
   'application.updated': (e) => applicationEntry('update_application', e),
   'application.deleted': (e) => applicationEntry('delete_application', e),
   'application.secret_reset': (e) => applicationEntry('reset_application_client_secret', e),
+  // Tokens minted through an organization's application (endpoints/api/organization_application_tokens.py).
+  'application.token_created': (e) =>
+    inNamespace(e.organization, 'create_oauth_api_token', {
+      oauth_token_uuid: e.tokenId,
+      scope: e.scope,
+      application_name: e.application,
+      client_id: e.clientId,
+    }),
+  'application.token_revoked': (e) =>
+    inNamespace(e.organization, 'revoke_oauth_api_token', {
+      oauth_token_uuid: e.tokenId,
+      application_name: e.application,
+      client_id: e.clientId,
+    }),
   'app_token.created': (e) =>
     inNamespace(e.user, 'create_app_specific_token', {
       app_specific_token_title: e.title,
@@ -211,6 +235,20 @@ function notificationEntry(
   e: EventOf<'notification.created' | 'notification.deleted' | 'notification.reset'>,
 ): Described {
   return withRepo(e.repository, kind, { notification_id: e.uuid, event: e.event, method: e.method });
+}
+
+function namespaceNotificationEntry(
+  kind: string,
+  e: EventOf<
+    'namespace_notification.created' | 'namespace_notification.deleted' | 'namespace_notification.reset'
+  >,
+): Described {
+  return inNamespace(e.namespace, kind, {
+    namespace: e.namespace,
+    notification_id: e.uuid,
+    event: e.event,
+    method: e.method,
+  });
 }
 
 const performerOf = (name: string): { kind: PerformerKind; name: string } => ({

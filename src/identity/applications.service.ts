@@ -242,6 +242,7 @@ export class ApplicationsService {
     this.events.emit({
       type: 'application.token_created',
       organization,
+      application: app.name,
       clientId,
       tokenId: record.id,
       scope,
@@ -265,7 +266,13 @@ export class ApplicationsService {
     const app = await this.get(organization, clientId);
     if (!(await this.store.deleteToken(app.id, tokenId)))
       throw new NotFound('TOKEN_NOT_FOUND', 'Not Found', { tokenId });
-    this.events.emit({ type: 'application.token_revoked', organization, clientId, tokenId });
+    this.events.emit({
+      type: 'application.token_revoked',
+      organization,
+      application: app.name,
+      clientId,
+      tokenId,
+    });
   }
 
   /** The application an authorization request names, if its redirect URI is one the application registered. */
@@ -321,6 +328,7 @@ export class ApplicationsService {
     this.events.emit({
       type: 'application.token_created',
       organization: app.organization.name,
+      application: app.name,
       clientId: app.clientId,
       tokenId: record.id,
       scope: formatScopes(scopes),

@@ -38,6 +38,8 @@ export class RobotsService {
     private readonly secrets: SecretBox,
     private readonly clock: Clock,
     private readonly events?: EventBus,
+    /** Whether a repository mirror pulls with the robot (the registry knows; identity does not import it). */
+    private readonly usedByMirror: (robotId: string) => Promise<boolean> = async () => false,
   ) {}
 
   private async namespaceId(namespace: string): Promise<string> {
@@ -169,8 +171,11 @@ export class RobotsService {
     return { ...robot, token };
   }
 
+  /** Deletes a robot with its memberships, grants and prototypes; one a mirror uses is refused, as Quay does. */
   async delete(name: string): Promise<void> {
     const robot = await this.get(name);
+    if (await this.usedByMirror(robot.id))
+      throw new Invalid('ROBOT_USED_BY_MIRROR', 'Robot is being used by a mirror');
     await this.store.db.transaction().execute(async (trx) => {
       await trx
         .deleteFrom('team_members')

@@ -1,16 +1,23 @@
 export {
   notificationEvents,
+  namespaceNotificationEvents,
   repositoryEventData,
   repoPushData,
   buildQueuedData,
   buildPhaseData,
   mirrorData,
+  quotaEventData,
+  formatBytes,
+  type AnyNotificationEvent,
   type EventData,
+  type NamespaceEventData,
+  type NamespaceNotificationEvent,
   type NotificationEvent,
 } from './notification-events.js';
 export { notificationMethods, type NotificationMethod } from './notification-methods.js';
 export {
   NotificationsService,
+  type NamespaceTarget,
   type Notification,
   type NotificationInput,
   type RepositoryRef,

@@ -14,6 +14,12 @@ export const notificationEvents = [
 ] as const;
 export type NotificationEvent = (typeof notificationEvents)[number];
 
+/** Quay's namespace notification events (endpoints/api/namespacenotification.py VALID_NAMESPACE_EVENTS). */
+export const namespaceNotificationEvents = ['quota_warning', 'quota_error'] as const;
+export type NamespaceNotificationEvent = (typeof namespaceNotificationEvents)[number];
+
+export type AnyNotificationEvent = NotificationEvent | NamespaceNotificationEvent;
+
 export type Level = 'info' | 'warning' | 'error' | 'primary' | 'success';
 
 /** Quay's `event_data`: what a webhook receives as its JSON body. */
@@ -24,6 +30,9 @@ export type EventData = Record<string, unknown> & {
   docker_url: string;
   homepage: string;
 };
+
+/** Quay's build_namespace_event_data plus the quota fields: what a namespace webhook receives. */
+export type NamespaceEventData = Record<string, unknown> & { namespace: string; homepage: string };
 
 /** Where the server is reached; `docker_url` and `homepage` are built from it. */
 export interface ServerAddress {
@@ -94,6 +103,53 @@ export function mirrorData(server: ServerAddress, repository: string, message: s
   return repositoryEventData(server, repository, { message });
 }
 
+/** Quay's _format_bytes (data/model/namespacequota.py): `512 bytes`, `819.20 MB`, `1.00 GB`. */
+export function formatBytes(bytes: number): string {
+  const units = ['KB', 'MB', 'GB', 'TB', 'PB'];
+  if (bytes < 1024) return `${bytes} bytes`;
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${twoDecimals(value)} ${units[unit]}`;
+}
+
+/** Python's `f"{value:.2f}"`: an exact tie rounds to even (JavaScript's toFixed would round it up). */
+function twoDecimals(value: number): string {
+  const scaled = value * 100;
+  const floor = Math.floor(scaled);
+  const rounded = scaled - floor === 0.5 ? floor + (floor % 2) : Math.round(scaled);
+  return (rounded / 100).toFixed(2);
+}
+
+/** What a quota event tells about the namespace's storage. */
+export interface QuotaUsage {
+  thresholdPercent: number;
+  usageBytes: number;
+  /** The quota's size. */
+  limitBytes: number;
+}
+
+/** quota_warning and quota_error (data/model/namespacequota.py maybe_trigger_quota_notification). */
+export function quotaEventData(
+  server: ServerAddress,
+  namespace: string,
+  usage: QuotaUsage,
+): NamespaceEventData {
+  return {
+    namespace,
+    homepage: `${new URL(server.baseUrl).origin}/organization/${namespace}`,
+    threshold_percent: usage.thresholdPercent,
+    usage_bytes: usage.usageBytes,
+    limit_bytes: usage.limitBytes,
+    usage_percent: usage.limitBytes > 0 ? Math.floor((usage.usageBytes * 100) / usage.limitBytes) : 0,
+    usage_bytes_formatted: formatBytes(usage.usageBytes),
+    limit_bytes_formatted: formatBytes(usage.limitBytes),
+  };
+}
+
 const sampleBuild: BuildEventInfo = {
   id: 'fake-build-id',
   name: 'some-fake-build',
@@ -107,13 +163,13 @@ const sampleBuild: BuildEventInfo = {
   },
 };
 
-interface EventDescription {
+interface EventDescription<D extends Record<string, unknown> = Record<string, unknown>> {
   level: Level;
-  summary: (data: EventData) => string;
+  summary: (data: D) => string;
   /** Body of e-mails and Slack attachments, in Slack's markup (`<url|text>`, `*bold*`). */
-  message: (data: EventData) => string;
-  /** What `POST .../notification/{uuid}/test` sends. */
-  sample: (server: ServerAddress, repository: string) => EventData;
+  message: (data: D) => string;
+  /** What `POST .../notification/{uuid}/test` sends; `owner` is the repository or the namespace. */
+  sample: (server: ServerAddress, owner: string) => D;
   /** Build events fire only for refs matching the notification's `ref-regex`, when it has one. */
   filtered?: boolean;
 }
@@ -125,7 +181,9 @@ const buildMessage = (verb: string) => (data: EventData) =>
   `Build ${verb} for repository ${link(data)}: tags ${((data.docker_tags as string[] | undefined) ?? []).join(', ')}` +
   (data.error_message ? `\nError: ${String(data.error_message)}` : '');
 
-const events: Record<NotificationEvent, EventDescription> = {
+const events: { [E in NotificationEvent]: EventDescription<EventData> } & {
+  [E in NamespaceNotificationEvent]: EventDescription<NamespaceEventData>;
+} = {
   repo_push: {
     level: 'primary',
     summary: (d) => `Repository ${d.repository} updated`,
@@ -207,22 +265,64 @@ const events: Record<NotificationEvent, EventDescription> = {
     message: (d) => `Repository mirror of ${link(d)} failed: ${String(d.message)}`,
     sample: (server, repository) => mirrorData(server, repository, 'TEST NOTIFICATION'),
   },
+  quota_warning: {
+    level: 'warning',
+    summary: (d) =>
+      `Namespace ${d.namespace} storage usage has reached ${String(d.threshold_percent)}% of its quota limit`,
+    message: (d) =>
+      `Namespace <${d.homepage}|${d.namespace}> uses ${String(d.usage_bytes_formatted)} of its ` +
+      `${String(d.limit_bytes_formatted)} quota (${String(d.usage_percent)}%), past its warning limit at ` +
+      `${String(d.threshold_percent)}%.`,
+    // Quay's sample figures, with its rounded usage_percent.
+    sample: (server, namespace) => ({
+      ...quotaEventData(server, namespace, {
+        thresholdPercent: 80,
+        usageBytes: 858993459,
+        limitBytes: 1073741824,
+      }),
+      usage_percent: 80,
+    }),
+  },
+  quota_error: {
+    level: 'error',
+    summary: (d) =>
+      `Namespace ${d.namespace} storage usage has exceeded its quota limit (${String(d.usage_percent)}%)`,
+    message: (d) =>
+      `Namespace <${d.homepage}|${d.namespace}> would use ${String(d.usage_bytes_formatted)} of its ` +
+      `${String(d.limit_bytes_formatted)} quota (${String(d.usage_percent)}%): pushes past its limit at ` +
+      `${String(d.threshold_percent)}% are refused.`,
+    sample: (server, namespace) => ({
+      ...quotaEventData(server, namespace, {
+        thresholdPercent: 100,
+        usageBytes: 1127428915,
+        limitBytes: 1073741824,
+      }),
+      usage_percent: 105,
+    }),
+  },
 };
 
-export function describeEvent(event: NotificationEvent): EventDescription {
-  return events[event];
+/**
+ * How an event reads in Slack and e-mail, and its sample. Payloads of an event are only ever
+ * built by its own entry, so each entry sees the data shape it was written for.
+ */
+export function describeEvent(event: AnyNotificationEvent): EventDescription {
+  return events[event] as unknown as EventDescription;
 }
 
 export const isNotificationEvent = (value: string): value is NotificationEvent =>
   (notificationEvents as readonly string[]).includes(value);
 
+export const isNamespaceNotificationEvent = (value: string): value is NamespaceNotificationEvent =>
+  (namespaceNotificationEvents as readonly string[]).includes(value);
+
 /** Quay's BaseBuildEvent.should_perform: `ref-regex` must match the start of the build's git ref. */
 export function shouldPerform(
-  event: NotificationEvent,
-  data: EventData,
+  event: AnyNotificationEvent,
+  data: Record<string, unknown>,
   eventConfig: Record<string, unknown>,
 ): boolean {
-  if (!events[event].filtered) return true;
+  if (!describeEvent(event).filtered) return true;
   const pattern = eventConfig['ref-regex'];
   if (pattern === undefined || pattern === null || pattern === '') return true;
   const ref = (data.trigger_metadata as { ref?: unknown } | undefined)?.ref;

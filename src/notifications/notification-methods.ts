@@ -2,7 +2,7 @@ import { Invalid } from '../platform/errors.js';
 import type { Mailer } from '../platform/mailer.js';
 import type { OutboundPolicy } from '../platform/outbound.js';
 import { JsonTemplate } from './json-template.js';
-import { describeEvent, type EventData, type Level, type NotificationEvent } from './notification-events.js';
+import { describeEvent, type AnyNotificationEvent, type Level } from './notification-events.js';
 
 /** Quay's notification methods (notifications/notificationmethod.py) that Slipway delivers. */
 export const notificationMethods = ['webhook', 'slack', 'email'] as const;
@@ -76,8 +76,8 @@ export async function perform(
   deps: MethodDeps,
   method: NotificationMethod,
   config: MethodConfig,
-  event: NotificationEvent,
-  data: EventData,
+  event: AnyNotificationEvent,
+  data: Record<string, unknown>,
 ): Promise<void> {
   const description = describeEvent(event);
   switch (method) {

@@ -8,12 +8,18 @@ import {
   buildPhaseData,
   buildQueuedData,
   describeEvent,
+  isNamespaceNotificationEvent,
   isNotificationEvent,
   mirrorData,
+  namespaceNotificationEvents,
+  quotaEventData,
   repoPushData,
   shouldPerform,
+  type AnyNotificationEvent,
   type EventData,
+  type NamespaceNotificationEvent,
   type NotificationEvent,
+  type QuotaUsage,
   type ServerAddress,
 } from './notification-events.js';
 import {
@@ -26,8 +32,11 @@ import {
 } from './notification-methods.js';
 import {
   maxFailures,
+  notificationScopes,
   type DeliveryRow,
+  type NamespaceNotificationRow,
   type NotificationRow,
+  type NotificationScope,
   type NotificationsStore,
 } from './notifications.store.js';
 
@@ -37,10 +46,16 @@ export interface RepositoryRef {
   name: string;
 }
 
+/** A user or organization whose namespace notifications are addressed (`/organization/{org}/notifications`, `/user/namespacenotifications`). */
+export interface NamespaceTarget {
+  name: string;
+  kind: 'user' | 'organization';
+}
+
 export interface Notification {
   uuid: string;
   title: string | null;
-  event: NotificationEvent;
+  event: AnyNotificationEvent;
   method: NotificationMethod;
   config: MethodConfig;
   eventConfig: Record<string, unknown>;
@@ -60,6 +75,8 @@ export interface NotificationsOptions {
   publicUrl?: string;
   /** First retry delay; each further one is four times longer. */
   retryBaseMs?: number;
+  /** A quota threshold of a namespace notifies again only after this long (Quay's QUOTA_NOTIFICATION_COOLDOWN_SECONDS). */
+  quotaCooldownMs?: number;
   onError?: (message: string, err: unknown) => void;
 }
 
@@ -67,22 +84,30 @@ export interface NotificationsOptions {
 const maxAttempts = 5;
 const leaseMs = 60_000;
 const claimBatch = 20;
+const defaultQuotaCooldownMs = 24 * 3600 * 1000;
+
+type AnyNotificationRow = NotificationRow | NamespaceNotificationRow;
+type NamespaceRow = { id: string; name: string; kind: 'user' | 'organization' };
 
 /**
- * Repository notifications (Quay's "events and notifications"). Events are turned into
- * deliveries in a durable queue table; `drain` sends what is due, with retries and backoff.
- * Each failed delivery counts against its notification; after three in a row it stops firing
- * until its failures are reset, as in Quay. `slipway serve` drains on an interval; tests call
- * `drain` themselves.
+ * Repository notifications (Quay's "events and notifications") and namespace notifications
+ * (quota_warning, quota_error of a user or organization). Events are turned into deliveries in
+ * durable queue tables; `drain` sends what is due, with retries and backoff. Each failed delivery
+ * counts against its notification; after three in a row it stops firing until its failures are
+ * reset, as in Quay. A quota threshold of a namespace notifies at most once per cooldown (a day),
+ * however many pushes it refuses. `slipway serve` drains on an interval; tests call `drain`
+ * themselves.
  */
 export class NotificationsService {
   private readonly spawning = new Set<Promise<void>>();
   private draining?: Promise<number>;
   private readonly retryBaseMs: number;
+  private readonly quotaCooldownMs: number;
 
   constructor(
     private readonly store: NotificationsStore,
     private readonly repositories: { find(name: string): Promise<RepositoryRef | undefined> },
+    private readonly namespaces: { findNamespace(name: string): Promise<NamespaceRow | undefined> },
     private readonly events: EventBus,
     private readonly secrets: SecretBox,
     private readonly methods: MethodDeps,
@@ -90,15 +115,13 @@ export class NotificationsService {
     private readonly options: NotificationsOptions = {},
   ) {
     this.retryBaseMs = options.retryBaseMs ?? 30_000;
+    this.quotaCooldownMs = options.quotaCooldownMs ?? defaultQuotaCooldownMs;
   }
 
   async create(repository: RepositoryRef, input: NotificationInput): Promise<Notification> {
     if (!isNotificationEvent(input.event))
       throw new Invalid('INVALID_EVENT', `event: unknown event ${input.event}`, { field: 'event' });
-    if (!(notificationMethods as readonly string[]).includes(input.method))
-      throw new Invalid('INVALID_METHOD', `method: unknown method ${input.method}`, { field: 'method' });
-    const method = input.method as NotificationMethod;
-    validateMethodConfig(method, input.config, this.methods.outbound);
+    const method = this.checkMethod(input, `method: unknown method ${input.method}`);
     validateEventConfig(input.event, input.eventConfig);
     const row = {
       id: newId(),
@@ -148,7 +171,7 @@ export class NotificationsService {
   async resetFailures(repository: RepositoryRef, uuid: string): Promise<void> {
     const row = await this.store.find(repository.id, uuid);
     if (!row) throw notFoundFor(repository, uuid);
-    await this.store.setFailures(row.id, 0);
+    await this.store.setFailures('repository', row.id, 0);
     this.events.emit({
       type: 'notification.reset',
       repository: repository.name,
@@ -163,12 +186,89 @@ export class NotificationsService {
     const row = await this.store.find(repository.id, uuid);
     if (!row || !isNotificationEvent(row.event)) throw notFoundFor(repository, uuid);
     const data = describeEvent(row.event).sample(this.serverAddress(), repository.name);
-    await this.store.enqueue([this.delivery(row.id, data)]);
+    await this.store.enqueue('repository', [this.delivery(row.id, data)]);
   }
 
-  /** Raises the notification events of domain events (pushes, builds, mirror syncs). */
+  // Namespace notifications (endpoints/api/namespacenotification.py): unknown ones are 404.
+
+  async createForNamespace(target: NamespaceTarget, input: NotificationInput): Promise<Notification> {
+    const namespace = await this.namespace(target);
+    if (!isNamespaceNotificationEvent(input.event))
+      throw new Invalid(
+        'INVALID_EVENT',
+        `Invalid event '${input.event}'. Must be one of: ${[...namespaceNotificationEvents].sort().join(', ')}`,
+        { field: 'event' },
+      );
+    const method = this.checkMethod(input, `Unknown notification method '${input.method}'`);
+    const row = {
+      id: newId(),
+      namespace_id: namespace.id,
+      event: input.event,
+      method,
+      title: input.title ?? null,
+      config: this.secrets.seal(JSON.stringify(input.config)),
+      event_config: JSON.stringify(input.eventConfig),
+      number_of_failures: 0,
+      created_at: this.clock.now(),
+    };
+    await this.store.insertForNamespace(row);
+    this.events.emit({
+      type: 'namespace_notification.created',
+      namespace: namespace.name,
+      uuid: row.id,
+      event: row.event,
+      method: row.method,
+    });
+    return this.toNotification(row);
+  }
+
+  async listForNamespace(target: NamespaceTarget): Promise<Notification[]> {
+    const namespace = await this.namespace(target);
+    return (await this.store.listForNamespace(namespace.id)).map((row) => this.toNotification(row));
+  }
+
+  async getForNamespace(target: NamespaceTarget, uuid: string): Promise<Notification> {
+    const { row } = await this.namespaceNotification(target, uuid);
+    return this.toNotification(row);
+  }
+
+  async deleteForNamespace(target: NamespaceTarget, uuid: string): Promise<void> {
+    const { namespace, row } = await this.namespaceNotification(target, uuid);
+    if (!(await this.store.deleteForNamespace(namespace.id, uuid))) throw notificationNotFound();
+    this.events.emit({
+      type: 'namespace_notification.deleted',
+      namespace: namespace.name,
+      uuid,
+      event: row.event,
+      method: row.method,
+    });
+  }
+
+  async resetForNamespace(target: NamespaceTarget, uuid: string): Promise<void> {
+    const { namespace, row } = await this.namespaceNotification(target, uuid);
+    await this.store.setFailures('namespace', row.id, 0);
+    this.events.emit({
+      type: 'namespace_notification.reset',
+      namespace: namespace.name,
+      uuid,
+      event: row.event,
+      method: row.method,
+    });
+  }
+
+  /** Queues the event's sample payload (Quay's sample quota figures) for delivery by this notification. */
+  async testForNamespace(target: NamespaceTarget, uuid: string): Promise<void> {
+    const { namespace, row } = await this.namespaceNotification(target, uuid);
+    if (!isNamespaceNotificationEvent(row.event)) throw notificationNotFound();
+    const data = describeEvent(row.event).sample(this.serverAddress(), namespace.name);
+    await this.store.enqueue('namespace', [this.delivery(row.id, data)]);
+  }
+
+  /** Raises the notification events of domain events (pushes, builds, mirror syncs, quota limits). */
   listen(): () => void {
     const offs = [
+      this.events.on('quota.warning', (e) => this.spawnQuota(e.namespace, 'quota_warning', e)),
+      this.events.on('quota.exceeded', (e) => this.spawnQuota(e.namespace, 'quota_error', e)),
       this.events.on('manifest.pushed', (e) => {
         if (e.tag) this.spawn(e.repository, 'repo_push', (s) => repoPushData(s, e.repository, [e.tag!]));
       }),
@@ -210,18 +310,53 @@ export class NotificationsService {
    */
   spawn(repositoryName: string, event: NotificationEvent, build: (server: ServerAddress) => EventData): void {
     const server = this.serverAddress();
-    const job = (async () => {
+    this.background(async () => {
       const repository = await this.repositories.find(repositoryName);
       if (!repository) return;
       const rows = await this.store.enabledFor(repository.id, event);
       if (rows.length === 0) return;
       const data = build(server);
       await this.store.enqueue(
+        'repository',
         rows
           .filter((row) => shouldPerform(event, data, parseObject(row.event_config)))
           .map((row) => this.delivery(row.id, data)),
       );
-    })()
+    });
+  }
+
+  /**
+   * Queues a quota event for every enabled notification of the namespace, unless the same
+   * threshold already notified within the cooldown (Quay's quota_notification_state): a push
+   * refused blob after blob raises one quota_error, not one per blob.
+   */
+  private spawnQuota(namespaceName: string, event: NamespaceNotificationEvent, usage: QuotaUsage): void {
+    const server = this.serverAddress();
+    this.background(async () => {
+      const namespace = await this.namespaces.findNamespace(namespaceName);
+      if (!namespace) return;
+      const rows = await this.store.enabledForNamespace(namespace.id, event);
+      if (rows.length === 0) return;
+      const now = this.clock.now();
+      const threshold = usage.thresholdPercent;
+      if (!(await this.store.claimQuotaThreshold(namespace.id, threshold, now, now - this.quotaCooldownMs)))
+        return;
+      const data = quotaEventData(server, namespace.name, usage);
+      try {
+        await this.store.enqueue(
+          'namespace',
+          rows.map((row) => this.delivery(row.id, data)),
+        );
+      } catch (err) {
+        await this.store.releaseQuotaThreshold(namespace.id, threshold);
+        throw err;
+      }
+    });
+  }
+
+  /** Runs queueing work after the event handler returned; `drain` and `settle` wait for it. */
+  private background(work: () => Promise<void>): void {
+    const job: Promise<void> = work()
       .catch((err: unknown) => this.options.onError?.('failed to queue notifications', err))
       .finally(() => this.spawning.delete(job));
     this.spawning.add(job);
@@ -254,40 +389,40 @@ export class NotificationsService {
 
   private async drainDue(): Promise<number> {
     let attempted = 0;
-    for (;;) {
-      const now = this.clock.now();
-      const batch = await this.store.claimDue(now, now + leaseMs, claimBatch);
-      if (batch.length === 0) return attempted;
-      await Promise.all(batch.map((delivery) => this.deliver(delivery)));
-      attempted += batch.length;
+    for (const scope of notificationScopes) {
+      for (;;) {
+        const now = this.clock.now();
+        const batch = await this.store.claimDue(scope, now, now + leaseMs, claimBatch);
+        if (batch.length === 0) break;
+        await Promise.all(batch.map((delivery) => this.deliver(scope, delivery)));
+        attempted += batch.length;
+      }
     }
+    return attempted;
   }
 
-  private async deliver(delivery: DeliveryRow): Promise<void> {
-    const notification = await this.store.findById(delivery.notification_id);
-    if (
-      !notification ||
-      notification.number_of_failures >= maxFailures ||
-      !isNotificationEvent(notification.event)
-    ) {
-      await this.store.finish(delivery.id);
+  private async deliver(scope: NotificationScope, delivery: DeliveryRow): Promise<void> {
+    const notification = await this.store.findById(scope, delivery.notification_id);
+    const known = scope === 'repository' ? isNotificationEvent : isNamespaceNotificationEvent;
+    if (!notification || notification.number_of_failures >= maxFailures || !known(notification.event)) {
+      await this.store.finish(scope, delivery.id);
       return;
     }
-    const { method, config } = this.toNotification(notification);
+    const { method, config, event } = this.toNotification(notification);
     try {
       await perform(
         this.methods,
         method,
         config,
-        notification.event,
-        JSON.parse(delivery.payload) as EventData,
+        event,
+        JSON.parse(delivery.payload) as Record<string, unknown>,
       );
     } catch (err) {
-      const failures = await this.store.addFailure(notification.id);
+      const failures = await this.store.addFailure(scope, notification.id);
       const attempts = delivery.attempts + 1;
-      if (failures >= maxFailures || attempts >= maxAttempts) await this.store.finish(delivery.id);
+      if (failures >= maxFailures || attempts >= maxAttempts) await this.store.finish(scope, delivery.id);
       else
-        await this.store.retryLater(delivery.id, {
+        await this.store.retryLater(scope, delivery.id, {
           attempts,
           nextAttemptAt: this.clock.now() + this.retryBaseMs * 4 ** (attempts - 1),
           error: (err as Error).message,
@@ -295,11 +430,38 @@ export class NotificationsService {
       this.options.onError?.('notification delivery failed', err);
       return;
     }
-    await this.store.finish(delivery.id);
-    if (notification.number_of_failures > 0) await this.store.setFailures(notification.id, 0);
+    await this.store.finish(scope, delivery.id);
+    if (notification.number_of_failures > 0) await this.store.setFailures(scope, notification.id, 0);
   }
 
-  private delivery(notificationId: string, data: EventData) {
+  /** Checks the method and its configuration of a new notification; `unknown` is the message for an unknown method. */
+  private checkMethod(input: NotificationInput, unknown: string): NotificationMethod {
+    if (!(notificationMethods as readonly string[]).includes(input.method))
+      throw new Invalid('INVALID_METHOD', unknown, { field: 'method' });
+    const method = input.method as NotificationMethod;
+    validateMethodConfig(method, input.config, this.methods.outbound);
+    return method;
+  }
+
+  /** The namespace a target names, if it is of the target's kind. */
+  private async namespace(target: NamespaceTarget): Promise<NamespaceRow> {
+    const namespace = await this.namespaces.findNamespace(target.name);
+    if (!namespace || namespace.kind !== target.kind)
+      throw new NotFound('NAMESPACE_NOT_FOUND', 'Not Found', { name: target.name });
+    return namespace;
+  }
+
+  private async namespaceNotification(
+    target: NamespaceTarget,
+    uuid: string,
+  ): Promise<{ namespace: NamespaceRow; row: NamespaceNotificationRow }> {
+    const namespace = await this.namespace(target);
+    const row = await this.store.findForNamespace(namespace.id, uuid);
+    if (!row) throw notificationNotFound();
+    return { namespace, row };
+  }
+
+  private delivery(notificationId: string, data: Record<string, unknown>) {
     const now = this.clock.now();
     return {
       id: newId(),
@@ -317,11 +479,11 @@ export class NotificationsService {
     return { baseUrl: this.options.publicUrl ?? currentRequest()?.baseUrl ?? 'http://localhost' };
   }
 
-  private toNotification(row: NotificationRow): Notification {
+  private toNotification(row: AnyNotificationRow): Notification {
     return {
       uuid: row.id,
       title: row.title,
-      event: row.event as NotificationEvent,
+      event: row.event as AnyNotificationEvent,
       method: row.method as NotificationMethod,
       config: parseObject(this.secrets.open(row.config)),
       eventConfig: parseObject(row.event_config),
@@ -341,7 +503,9 @@ function parseObject(json: string): Record<string, unknown> {
   }
 }
 
-/** Quay answers 400 (not 404) when deleting, resetting or testing an unknown notification. */
+const notificationNotFound = () => new NotFound('NOTIFICATION_NOT_FOUND', 'Not Found');
+
+/** Quay answers 400 (not 404) when deleting, resetting or testing an unknown repository notification. */
 const notFoundFor = (repository: RepositoryRef, uuid: string) =>
   new Invalid(
     'NOTIFICATION_NOT_FOUND',

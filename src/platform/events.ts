@@ -143,6 +143,8 @@ export type DomainEvent =
   | {
       type: 'application.token_created';
       organization: string;
+      /** The application's name. */
+      application: string;
       clientId: string;
       tokenId: string;
       scope: string;
@@ -152,6 +154,7 @@ export type DomainEvent =
   | {
       type: 'application.token_revoked';
       organization: string;
+      application: string;
       clientId: string;
       tokenId: string;
       actor?: string;
@@ -202,6 +205,20 @@ export type DomainEvent =
       method: string;
       actor?: string;
     }
+  // Notifications of a whole namespace (quota_warning, quota_error).
+  | {
+      type:
+        'namespace_notification.created' | 'namespace_notification.deleted' | 'namespace_notification.reset';
+      namespace: string;
+      uuid: string;
+      event: string;
+      method: string;
+      actor?: string;
+    }
+  // A setting of a repository's mirror changed (Quay logs one entry per setting); secrets are masked in `to`.
+  | { type: 'mirror.config_changed'; repository: string; changed: string; to: unknown; actor?: string }
+  | { type: 'proxy_cache.created'; organization: string; upstreamRegistry: string; actor?: string }
+  | { type: 'proxy_cache.deleted'; organization: string; actor?: string }
   // Builds and mirrors (emitted by the runs and mirror contexts); notifications turn them into
   // Quay's build_* and repo_mirror_sync_* events.
   | {

@@ -16,6 +16,12 @@ export class NamespacesService {
     return this.store.usage(namespace);
   }
 
+  /** Bytes each repository stores, each distinct blob once (0 for those holding nothing). */
+  async repositorySizes(repositoryIds: string[]): Promise<Map<string, number>> {
+    const sizes = await this.store.repositorySizes(repositoryIds);
+    return new Map(repositoryIds.map((id) => [id, sizes.get(id) ?? 0]));
+  }
+
   /** Whether a blob already counts towards the namespace's usage. */
   holdsBlob(namespace: string, digest: string): Promise<boolean> {
     return this.store.holdsBlob(namespace, digest);

@@ -30,6 +30,26 @@ export class NamespacesStore {
     return Number(row.bytes);
   }
 
+  /** Bytes each repository stores (each distinct blob once); repositories holding nothing are left out. */
+  async repositorySizes(repositoryIds: string[]): Promise<Map<string, number>> {
+    if (repositoryIds.length === 0) return new Map();
+    const linked = this.db
+      .selectFrom('repository_blobs')
+      .select(['repository_id', 'digest'])
+      .where('repository_id', 'in', repositoryIds);
+    const referenced = this.db
+      .selectFrom('manifest_blobs')
+      .select(['repository_id', 'blob_digest as digest'])
+      .where('repository_id', 'in', repositoryIds);
+    const rows = await this.db
+      .selectFrom(linked.union(referenced).as('held'))
+      .innerJoin('blobs', 'blobs.digest', 'held.digest')
+      .select((eb) => ['held.repository_id', eb.fn.sum<number | string>('blobs.size').as('bytes')])
+      .groupBy('held.repository_id')
+      .execute();
+    return new Map(rows.map((r) => [r.repository_id, Number(r.bytes)]));
+  }
+
   async holdsBlob(namespace: string, digest: string): Promise<boolean> {
     const row = await this.db
       .selectFrom(this.heldDigests(namespace).as('held'))

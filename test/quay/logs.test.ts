@@ -408,5 +408,205 @@ forEachDatabase((database) => {
       );
       assert.equal(receiver.at('/export').length, 1);
     });
+
+    test('every kind of change is logged under its Quay kind: one action of each group through HTTP', async (t) => {
+      if (skip) return t.skip('PostgreSQL not reachable');
+      const { client: carol } = await userWithToken(server, 'carol');
+      const kindsAt = async (client: QuayClient, path: string) => {
+        const res = await client.get(`${path}${path.includes('?') ? '&' : '?'}starttime=01/01/2020`);
+        assert.equal(res.status, 200, `${path}: ${res.text}`);
+        return new Map((res.body.logs as LogEntry[]).map((l) => [l.kind, l.metadata]));
+      };
+      const ok = async (res: Promise<{ status: number; text: string }>, status: number, what: string) => {
+        const done = await res;
+        assert.equal(done.status, status, `${what}: ${done.text}`);
+      };
+
+      // Organizations: robots, teams, prototypes, applications and their OAuth tokens.
+      await ok(carol.post('/organization/', { name: 'auditorg' }), 201, 'org');
+      await ok(carol.put('/organization/auditorg/robots/bot'), 201, 'robot');
+      await ok(carol.put('/organization/auditorg/team/devs', { role: 'member' }), 200, 'team');
+      await ok(carol.put('/organization/auditorg/team/devs/members/bob'), 200, 'team member');
+      await ok(
+        carol.post('/organization/auditorg/prototypes', {
+          role: 'read',
+          delegate: { name: 'devs', kind: 'team' },
+        }),
+        200,
+        'prototype',
+      );
+      const app = await carol.post('/organization/auditorg/applications', { name: 'ci' });
+      assert.equal(app.status, 200, app.text);
+      const tokens = `/organization/auditorg/applications/${app.body.client_id}/tokens`;
+      const minted = await carol.post(tokens, { name: 'deploy', scope: 'repo:read' });
+      assert.equal(minted.status, 200, minted.text);
+      await ok(carol.delete(`${tokens}/${minted.body.uuid}`), 204, 'revoke token');
+      // Quotas (superuser) and namespace notifications.
+      await ok(superuser.post('/organization/auditorg/quota', { limit_bytes: 100_000 }), 201, 'quota');
+      const quotaId = (await superuser.get('/organization/auditorg/quota')).body[0].id;
+      await ok(
+        superuser.post(`/organization/auditorg/quota/${quotaId}/limit`, {
+          type: 'Warning',
+          threshold_percent: 80,
+        }),
+        201,
+        'quota limit',
+      );
+      await ok(
+        carol.post('/organization/auditorg/notifications', {
+          event: 'quota_warning',
+          method: 'webhook',
+          config: { url: `${receiver.url}/quota` },
+          eventConfig: {},
+        }),
+        201,
+        'namespace notification',
+      );
+      await ok(superuser.post('/superuser/takeownership/auditorg'), 200, 'take ownership');
+      // Proxy cache configuration of another organization.
+      await ok(carol.post('/organization/', { name: 'auditproxy' }), 201, 'proxy org');
+      await ok(
+        carol.post('/organization/auditproxy/proxycache', { upstream_registry: '127.0.0.1:5999/library' }),
+        201,
+        'proxy cache',
+      );
+
+      const org = await kindsAt(carol, '/organization/auditorg/logs');
+      for (const kind of [
+        'org_create',
+        'create_robot',
+        'org_create_team',
+        'org_add_team_member',
+        'create_prototype_permission',
+        'create_application',
+        'create_oauth_api_token',
+        'revoke_oauth_api_token',
+        'org_create_quota',
+        'org_create_quota_limit',
+        'create_namespace_notification',
+        'take_ownership',
+      ])
+        assert.ok(org.has(kind), `organization log has ${kind}: ${[...org.keys()].join(', ')}`);
+      assert.deepEqual(org.get('create_oauth_api_token'), {
+        oauth_token_uuid: minted.body.uuid,
+        scope: 'repo:read',
+        application_name: 'ci',
+        client_id: app.body.client_id,
+      });
+      assert.deepEqual(org.get('org_create_quota'), { namespace: 'auditorg', limit_bytes: 100_000 });
+      assert.deepEqual(
+        (await kindsAt(carol, '/organization/auditproxy/logs')).get('create_proxy_cache_config'),
+        {
+          upstream_registry: '127.0.0.1:5999/library',
+        },
+      );
+
+      // The user's own account: app tokens, e-mail, sign-in and sign-out.
+      await ok(carol.post('/user/apptoken', { title: 'laptop' }), 200, 'app token');
+      await ok(carol.put('/user/', { email: 'carol@elsewhere.example' }), 200, 'e-mail');
+      const anonymous = new QuayClient(server.url);
+      await ok(
+        anonymous.post('/signin', { username: 'carol', password: 'carol-password-1' }),
+        200,
+        'sign in',
+      );
+      await ok(carol.post('/signout'), 200, 'sign out');
+      const user = await kindsAt(carol, '/user/logs');
+      for (const kind of [
+        'create_app_specific_token',
+        'user_change_email',
+        'login_success',
+        'logout_success',
+      ])
+        assert.ok(user.has(kind), `user log has ${kind}: ${[...user.keys()].join(', ')}`);
+      assert.deepEqual(user.get('user_change_email'), {
+        username: 'carol',
+        email: 'carol@elsewhere.example',
+        old_email: 'carol@example.com',
+      });
+
+      // Repositories: visibility, tag immutability, permanent deletion, mirroring (and its state).
+      const registry = new RegistryClient(server.url, { username: 'carol', password: 'carol-password-1' });
+      await pushImage(registry, 'carol/app', 'v1');
+      await pushImage(registry, 'carol/app', 'old');
+      await ok(
+        carol.post('/repository/carol/app/changevisibility', { visibility: 'public' }),
+        200,
+        'visibility',
+      );
+      await ok(carol.put('/repository/carol/app/tag/v1', { immutable: true }), 201, 'immutable');
+      await ok(carol.post('/repository/carol/app/tag/old/expire', { is_alive: true }), 200, 'expire');
+      await ok(carol.put('/user/robots/syncer'), 201, 'mirror robot');
+      await ok(
+        carol.post('/repository', {
+          namespace: 'carol',
+          repository: 'mirrored',
+          visibility: 'private',
+          description: '',
+        }),
+        201,
+        'mirrored repository',
+      );
+      await ok(
+        carol.post('/repository/carol/mirrored/mirror', {
+          external_reference: '127.0.0.1:5999/library/busybox',
+          sync_interval: 3600,
+          sync_start_date: '2024-01-01T00:00:00Z',
+          root_rule: { rule_kind: 'tag_glob_csv', rule_value: ['latest'] },
+          robot_username: 'carol+syncer',
+          skopeo_timeout_interval: 300,
+        }),
+        201,
+        'mirror',
+      );
+      await ok(carol.put('/repository/carol/mirrored/mirror', { sync_interval: 60 }), 201, 'mirror change');
+      await ok(carol.post('/repository/carol/mirrored/mirror/sync-now'), 204, 'sync now');
+
+      const repo = await kindsAt(carol, '/repository/carol/app/logs');
+      for (const kind of ['change_repo_visibility', 'change_tag_immutability', 'permanently_delete_tag'])
+        assert.ok(repo.has(kind), `repository log has ${kind}: ${[...repo.keys()].join(', ')}`);
+      assert.deepEqual(repo.get('change_tag_immutability'), {
+        repo: 'app',
+        namespace: 'carol',
+        tag: 'v1',
+        immutable: true,
+      });
+      const mirroredRes = await carol.get('/repository/carol/mirrored/logs');
+      const mirrored = (mirroredRes.body.logs as LogEntry[]).filter(
+        (l) => l.kind === 'repo_mirror_config_changed',
+      );
+      assert.deepEqual(mirrored.map((l) => [l.metadata.changed, l.metadata.to]).sort(), [
+        ['external_reference', '127.0.0.1:5999/library/busybox'],
+        ['sync_interval', 60],
+        ['sync_status', 'SYNC_NOW'],
+      ]);
+      assert.ok((mirroredRes.body.logs as LogEntry[]).some((l) => l.kind === 'change_repo_state'));
+
+      // A robot that mirrors may not be deleted (Quay's 400).
+      const refused = await carol.delete('/user/robots/syncer');
+      assert.equal(refused.status, 400, refused.text);
+      assert.equal(refused.body.error_type, 'invalid_request');
+      assert.equal(refused.body.detail, 'Robot is being used by a mirror');
+      assert.equal((await carol.get('/user/robots/syncer')).status, 200, 'the robot is still there');
+
+      // Superuser: users and service keys show in the superuser's log.
+      await ok(
+        superuser.post('/superuser/users/', { username: 'dave', email: 'dave@example.com' }),
+        200,
+        'user',
+      );
+      await ok(superuser.put('/superuser/users/dave', { enabled: false }), 200, 'disable');
+      await ok(superuser.put('/superuser/users/dave', { enabled: true }), 200, 'enable');
+      await ok(superuser.delete('/superuser/users/dave'), 204, 'delete user');
+      await ok(
+        superuser.post('/superuser/keys', { service: 'audit', name: 'k', expiration: null }),
+        200,
+        'key',
+      );
+      const system = await kindsAt(superuser, '/superuser/logs');
+      for (const kind of ['user_create', 'user_disable', 'user_enable', 'user_delete', 'service_key_create'])
+        assert.ok(system.has(kind), `superuser log has ${kind}`);
+      assert.deepEqual(system.get('user_create'), { username: 'dave', email: 'dave@example.com' });
+    });
   });
 });

@@ -173,6 +173,8 @@ forEachDatabase((database) => {
         assert.equal('teams' in body, expected[c].member, `${c} teams`);
         assert.equal('ordered_teams' in body, expected[c].member, `${c} ordered_teams`);
         assert.equal('tag_expiration_s' in body, expected[c].admin, `${c} tag_expiration_s`);
+        assert.equal('quotas' in body, expected[c].member, `${c} quotas`);
+        assert.equal('quota_report' in body, expected[c].member, `${c} quota_report`);
       }
       const admin = views.admin.body;
       assert.deepEqual(admin.ordered_teams, ['owners', 'readers', 'devs'], 'teams in creation order');
@@ -194,6 +196,49 @@ forEachDatabase((database) => {
       assert.equal(teamView.devs.can_view, true);
       assert.equal(teamView.readers.can_view, false);
       assert.equal(teamView.owners.can_view, false);
+
+      // Quotas: members see the organization's quota and its usage, as Quay's org_view shows them.
+      assert.deepEqual(admin.quotas, [], 'no quota yet');
+      assert.deepEqual(Object.keys(admin.quota_report).sort(), [
+        'backfill_status',
+        'configured_quota',
+        'quota_bytes',
+        'running_backfill',
+      ]);
+      assert.equal(admin.quota_report.configured_quota, null);
+      const { quotas } = server.services;
+      const quota = await quotas.create('acme', 10_000);
+      const limit = await quotas.addLimit('acme', String(quota.id), {
+        type: 'Warning',
+        thresholdPercent: 80,
+      });
+      const usage = (await quotas.report('acme')).usageBytes;
+      for (const c of ['member', 'admin'] as const) {
+        const body = (await as[c].get('/organization/acme')).body;
+        assert.deepEqual(
+          body.quotas,
+          [
+            {
+              id: quota.id,
+              limit_bytes: 10_000,
+              limits: [{ id: limit.id, type: 'Warning', limit_percent: 80 }],
+            },
+          ],
+          c,
+        );
+        assert.deepEqual(
+          body.quota_report,
+          {
+            quota_bytes: usage,
+            configured_quota: 10_000,
+            running_backfill: 'complete',
+            backfill_status: 'complete',
+          },
+          c,
+        );
+      }
+      assert.ok(!('quotas' in (await as.other.get('/organization/acme')).body), 'outsiders do not see it');
+      await quotas.delete('acme', String(quota.id));
       assert.equal((await as.anonymous.get('/organization/nosuchorg')).status, 404);
       assert.equal((await as.superuser.get('/organization/nosuchorg')).status, 404);
     });

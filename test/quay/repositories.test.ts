@@ -177,12 +177,14 @@ forEachDatabase((database) => {
         'name',
         'namespace',
         'popularity',
+        'quota_report',
         'state',
       ]);
       assert.deepEqual(
         [item.description, item.is_public, item.kind, item.state, item.last_modified, item.popularity],
         ['private1 description', false, 'image', 'NORMAL', null, 0],
       );
+      assert.deepEqual(item.quota_report, { quota_bytes: 0, configured_quota: null }, 'empty, no quota');
       const anonItem = (await anonymous().get('/repository?public=true')).body.repositories[0];
       assert.ok(!('is_starred' in anonItem) && !('last_modified' in anonItem));
 

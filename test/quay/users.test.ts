@@ -80,10 +80,33 @@ forEachDatabase((database) => {
         'location',
         'is_free_account',
         'has_password_set',
+        'quotas',
+        'quota_report',
         'organizations',
       ])
         assert.ok(key in me.body, key);
       assert.equal(me.body.tag_expiration_s, 1209600);
+      assert.deepEqual(me.body.quotas, [], 'no quota');
+      assert.deepEqual(me.body.quota_report, {
+        quota_bytes: 0,
+        configured_quota: null,
+        running_backfill: 'complete',
+        backfill_status: 'complete',
+      });
+      // A quota set by a superuser shows in the user's own view, with its limits.
+      const { quotas } = server.services;
+      const quota = await quotas.create('alice', 5000, 'user');
+      const limit = await quotas.addLimit('alice', String(quota.id), {
+        type: 'Reject',
+        thresholdPercent: 90,
+      });
+      const withQuota = (await full.get('/user/')).body;
+      assert.deepEqual(withQuota.quotas, [
+        { id: quota.id, limit_bytes: 5000, limits: [{ id: limit.id, type: 'Reject', limit_percent: 90 }] },
+      ]);
+      assert.equal(withQuota.quota_report.configured_quota, 5000);
+      assert.equal(withQuota.quota_report.quota_bytes, 0);
+      await quotas.delete('alice', String(quota.id));
       assert.equal(me.body.has_password_set, true);
       assert.equal('super_user' in me.body, false, 'super_user only appears to superusers');
       assert.deepEqual(
@@ -96,6 +119,7 @@ forEachDatabase((database) => {
       assert.equal(limited.status, 200);
       assert.equal(limited.body.username, 'alice');
       assert.equal(limited.body.email, undefined, 'user:read does not show the account details');
+      assert.ok(!('quotas' in limited.body) && !('quota_report' in limited.body), 'nor the quota');
       assert.equal(limited.body.organizations[0].name, 'aliceorg');
       assert.equal(limited.body.organizations[0].is_org_admin, undefined);
 

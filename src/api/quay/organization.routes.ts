@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Organization, Subject } from '../../identity/index.js';
 import type { QuayDeps } from './plugin.js';
+import { namespaceQuotaFields } from './quota.views.js';
 import { avatar } from './views.js';
 
 const OrgParams = Type.Object({ orgname: Type.String({ description: 'The name of the organization' }) });
@@ -14,7 +15,8 @@ const orgAdmin = [{ oauth2_implicit: ['org:admin'] }];
 
 /**
  * Quay's organization view: public basics; `email` only for admins; `teams` and `ordered_teams`
- * (in creation order) only for members; settings only for admins.
+ * (in creation order) only for members; settings only for admins; `quotas` and `quota_report`
+ * for members and admins.
  */
 export async function organizationView(
   deps: QuayDeps,
@@ -53,6 +55,7 @@ export async function organizationView(
     view.tag_expiration_s = org.tagExpirationSeconds;
     view.is_free_account = true;
   }
+  if (role) Object.assign(view, await namespaceQuotaFields(deps, org.name));
   return view;
 }
 

@@ -14,6 +14,7 @@ import { mirrorRoutes } from './mirror.routes.js';
 import { proxyCacheRoutes } from './proxycache.routes.js';
 import { logsRoutes } from './logs.routes.js';
 import { notificationRoutes } from './notifications.routes.js';
+import { namespaceNotificationRoutes } from './namespace-notifications.routes.js';
 import { currentRequest } from '../../platform/request-context.js';
 import { sessionRoutes } from './session.routes.js';
 import { applicationRoutes } from './application.routes.js';
@@ -107,6 +108,7 @@ export const quayRoutes: FastifyPluginAsyncTypebox<Services & { publicUrl?: stri
   await register(userRoutes);
   await register(logsRoutes);
   await register(notificationRoutes);
+  await register(namespaceNotificationRoutes);
   await register(sessionRoutes);
   await register(applicationRoutes);
   await register(starredRoutes);

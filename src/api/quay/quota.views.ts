@@ -38,3 +38,25 @@ export async function namespaceQuotaFields(deps: QuayDeps, namespace: string) {
   const [quotas, report] = await Promise.all([deps.quotas.list(namespace), deps.quotas.report(namespace)]);
   return { quotas: quotas.map(quotaSummaryView), quota_report: quotaReportView(report) };
 }
+
+/**
+ * Quay's `quota_report` of each repository in the repository list (add_quota_view): what the
+ * repository stores and the quota of its namespace (null without one), keyed by repository id.
+ */
+export async function repositoryQuotaReports(
+  deps: QuayDeps,
+  repositories: Array<{ id: string; namespace: string }>,
+): Promise<Map<string, { quota_bytes: number; configured_quota: number | null }>> {
+  const sizes = await deps.namespaces.repositorySizes(repositories.map((r) => r.id));
+  const configured = new Map<string, number | null>();
+  for (const namespace of new Set(repositories.map((r) => r.namespace))) {
+    const [quota] = await deps.quotas.list(namespace);
+    configured.set(namespace, quota?.limitBytes ?? null);
+  }
+  return new Map(
+    repositories.map((r) => [
+      r.id,
+      { quota_bytes: sizes.get(r.id) ?? 0, configured_quota: configured.get(r.namespace) ?? null },
+    ]),
+  );
+}

@@ -5,6 +5,7 @@ import { Invalid } from '../../platform/errors.js';
 import type { TagView } from '../../registry/index.js';
 import { refuse } from './access.js';
 import type { QuayDeps } from './plugin.js';
+import { repositoryQuotaReports } from './quota.views.js';
 import { epochSeconds, formatDate } from './views.js';
 
 /** `{repository}` = `namespace/name`, as two path segments. */
@@ -131,6 +132,7 @@ export async function repositoryRoutes(scope: FastifyInstance, deps: QuayDeps): 
         limit: pageSize,
       });
       const signedIn = request.subject.kind === 'user';
+      const quotaReports = await repositoryQuotaReports(deps, page.repositories);
       return {
         repositories: page.repositories.map((repo) => ({
           namespace: repo.namespace,
@@ -144,6 +146,7 @@ export async function repositoryRoutes(scope: FastifyInstance, deps: QuayDeps): 
             : {}),
           ...(popularity ? { popularity: 0 } : {}),
           ...(signedIn ? { is_starred: repo.starred } : {}),
+          quota_report: quotaReports.get(repo.id),
         })),
         ...(page.nextAfter ? { next_page: encodePageToken(page.nextAfter) } : {}),
       };

@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { AccessToken, Subject, User } from '../../identity/index.js';
 import { NotFound, Unauthenticated } from '../../platform/errors.js';
 import type { QuayDeps } from './plugin.js';
+import { namespaceQuotaFields } from './quota.views.js';
 import { startSession } from './session.routes.js';
 import { avatar, formatDate } from './views.js';
 
@@ -26,7 +27,8 @@ function tokenView(token: AccessToken & { code?: string }, includeCode: boolean)
 
 /**
  * Quay's `user_view`: everyone sees the name and avatar; the user itself sees its organizations
- * (user:read) and its account details (user:admin); `super_user` only appears to superusers.
+ * (user:read) and its account details with `quotas` and `quota_report` (user:admin); `super_user`
+ * only appears to superusers.
  */
 async function userView(deps: QuayDeps, caller: Subject, user: User) {
   const self = caller.kind === 'user' && caller.id === user.id;
@@ -56,6 +58,7 @@ async function userView(deps: QuayDeps, caller: Subject, user: User) {
       location: null,
       is_free_account: true,
       has_password_set: profile.hasPasswordSet,
+      ...(await namespaceQuotaFields(deps, user.name)),
     });
   }
   if (canRead) {

@@ -54,7 +54,10 @@ export class FsBlobStore implements BlobStore {
       throw err;
     }
     // Large chunks: 16x fewer thread-pool reads and buffers per blob than the 64 KiB default (see bench/RESULTS.md).
-    return handle.createReadStream({ highWaterMark: chunkBytes, ...(range ? { start: range.start, end: range.end } : {}) });
+    return handle.createReadStream({
+      highWaterMark: chunkBytes,
+      ...(range ? { start: range.start, end: range.end } : {}),
+    });
   }
 
   async delete(digest: string): Promise<void> {
@@ -92,7 +95,11 @@ export class FsBlobStore implements BlobStore {
         done(null, chunk);
       },
     });
-    await pipeline(data, counter, createWriteStream('', { fd: handle, start: offset, highWaterMark: 4 * chunkBytes }));
+    await pipeline(
+      data,
+      counter,
+      createWriteStream('', { fd: handle, start: offset, highWaterMark: 4 * chunkBytes }),
+    );
     return written;
   }
 

@@ -95,6 +95,31 @@ export function parseSyncDate(value: string): number | undefined {
 /** epoch ms → `2024-05-10T15:11:00Z`, the format of the mirror API's dates. */
 export const formatSyncDate = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
+/**
+ * The settings an update sets, named and valued as Quay's usage log shows them
+ * (endpoints/api/mirror.py: one `repo_mirror_config_changed` entry per setting, the password masked).
+ */
+function changedSettings(input: MirrorInput): Array<[string, unknown]> {
+  const settings: Array<[string, unknown]> = [];
+  if (input.isEnabled !== undefined) settings.push(['is_enabled', input.isEnabled]);
+  if (input.externalReference !== undefined) settings.push(['external_reference', input.externalReference]);
+  if (input.robotUsername !== undefined) settings.push(['robot_username', input.robotUsername]);
+  if (input.syncStartDate !== undefined) settings.push(['sync_start_date', input.syncStartDate]);
+  if (input.syncInterval !== undefined) settings.push(['sync_interval', input.syncInterval]);
+  if (input.username !== undefined) {
+    settings.push(['external_registry_username', input.username]);
+    if (input.password !== undefined)
+      settings.push(['external_registry_password', input.password === null ? null : '********']);
+  }
+  const config = input.registryConfig;
+  if (config?.verify_tls !== undefined) settings.push(['verify_tls', config.verify_tls]);
+  if (config?.unsigned_images !== undefined) settings.push(['unsigned_images', config.unsigned_images]);
+  for (const key of ['http_proxy', 'https_proxy', 'no_proxy'] as const)
+    if (config?.proxy?.[key] !== undefined) settings.push([key, config.proxy[key]]);
+  if (input.tagGlobs !== undefined) settings.push(['mirror_rule', input.tagGlobs]);
+  return settings;
+}
+
 const invalid = (message: string, field: string) => new Invalid('INVALID_MIRROR_CONFIG', message, { field });
 
 /**
@@ -174,6 +199,7 @@ export class MirrorService {
       throw new Conflict('MIRROR_EXISTS', 'RepoMirrorConfig already exists for this repository.');
     if (checked.robotId) await this.grantWrite(repository, checked.robotId);
     if (repository.state !== 'MIRROR') await this.states.setState(repository, 'MIRROR', subject);
+    this.changed(repository, 'external_reference', input.externalReference);
   }
 
   /** A partial update; everything is validated before anything changes. */
@@ -211,6 +237,7 @@ export class MirrorService {
       changes.architecture_filter = JSON.stringify(input.architectureFilter ?? []);
     if (Object.keys(changes).length > 0) await this.store.update(repository.id, changes);
     if (checked.robotId) await this.grantWrite(repository, checked.robotId);
+    for (const [setting, value] of changedSettings(input)) this.changed(repository, setting, value);
   }
 
   /** Asks for a sync as soon as a worker is free (SYNC_NOW); not while one runs. */
@@ -224,6 +251,7 @@ export class MirrorService {
       sync_transaction_id: newId(),
     });
     if (!changed) throw new NotFound('MIRROR_BUSY', 'Not Found');
+    this.changed(repository, 'sync_status', 'SYNC_NOW');
     this.kick();
   }
 
@@ -238,7 +266,13 @@ export class MirrorService {
       sync_retries_remaining: 0,
       sync_transaction_id: newId(),
     });
+    this.changed(repository, 'sync_status', 'SYNC_CANCEL');
     this.running.get(repository.id)?.abort(new Error('sync cancelled'));
+  }
+
+  /** Whether a robot mirrors into any repository (such a robot may not be deleted). */
+  async usesRobot(robotId: string): Promise<boolean> {
+    return this.store.usesRobot(robotId);
   }
 
   /** Runs every sync that is due now, one after another; returns how many ran. */
@@ -280,6 +314,10 @@ export class MirrorService {
         .catch(worker.onError)
         .finally(() => (worker.busy = false));
     });
+  }
+
+  private changed(repository: Repository, setting: string, to: unknown): void {
+    this.events.emit({ type: 'mirror.config_changed', repository: repository.name, changed: setting, to });
   }
 
   private async row(repository: Repository): Promise<MirrorRow> {

@@ -116,6 +116,15 @@ export class MirrorStore {
       .execute();
   }
 
+  async usesRobot(robotId: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('repository_mirrors')
+      .select('repository_id')
+      .where('robot_id', '=', robotId)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   async robotOf(repositoryId: string): Promise<string | undefined> {
     const row = await this.db
       .selectFrom('repository_mirrors')

@@ -1,5 +1,6 @@
 import type { Clock } from '../../platform/clock.js';
 import { Conflict, Invalid, NotFound } from '../../platform/errors.js';
+import type { EventBus } from '../../platform/events.js';
 import { KeyedMutex } from '../../platform/keyed-mutex.js';
 import type { SecretBox } from '../../platform/secrets.js';
 import type { IdentityService, Subject } from '../../identity/index.js';
@@ -65,6 +66,7 @@ export class ProxyCacheService implements PullThrough {
     private readonly manifests: ManifestsService,
     private readonly copier: ImageCopier,
     private readonly secrets: SecretBox,
+    private readonly events: EventBus,
     private readonly clock: Clock,
     private readonly settings: ProxyCacheSettings,
   ) {}
@@ -100,6 +102,7 @@ export class ProxyCacheService implements PullThrough {
       created_at: this.clock.now(),
     });
     if (!inserted) throw new Conflict('PROXY_CACHE_EXISTS', 'Proxy Cache Configuration already exists');
+    this.events.emit({ type: 'proxy_cache.created', organization, upstreamRegistry: input.upstreamRegistry });
   }
 
   /** Removes the configuration; what was cached stays, as ordinary repositories of the organization. */
@@ -107,6 +110,7 @@ export class ProxyCacheService implements PullThrough {
     const row = await this.store.find(organization);
     if (!row || !(await this.store.delete(row.namespace_id)))
       throw new NotFound('PROXY_CACHE_NOT_FOUND', 'Not Found');
+    this.events.emit({ type: 'proxy_cache.deleted', organization });
   }
 
   /** Tries a configuration before it is saved: `Valid`, or `Anonymous` when the upstream wants credentials that were not given. */
