@@ -5,6 +5,8 @@ import { trackRequestContext } from './api/request-context.hook.js';
 import { ociRoutes } from './api/oci/routes.js';
 import { quayRoutes } from './api/quay/plugin.js';
 import { oauthRoutes } from './api/oauth/routes.js';
+import { logStreamRoutes } from './api/runs/log-stream.routes.js';
+import { hooksRoutes } from './api/runs/hooks.routes.js';
 import { allScopes } from './identity/index.js';
 import { createServices, type Infrastructure, type Services } from './services.js';
 
@@ -36,6 +38,8 @@ export async function buildApp(infra: Infrastructure): Promise<App> {
   app.addHook('onClose', async () => {
     await services.audit.settle();
     await services.notifications.settle();
+    await services.cronTriggers.stop();
+    await services.eventTriggers.settle();
   });
 
   healthRoutes(app, async () => ({
@@ -64,5 +68,16 @@ export async function buildApp(infra: Infrastructure): Promise<App> {
   await app.register(ociRoutes, { ...services, publicUrl: infra.config.publicUrl });
   await app.register(quayRoutes, { ...services, publicUrl: infra.config.publicUrl, prefix: '/api/v1' });
   await app.register(oauthRoutes, services);
+  // Webhooks of source hosts; the plugin keeps request bodies raw for their signatures.
+  await app.register(hooksRoutes, { triggers: services.triggers, prefix: '/api/slipway/v1' });
+  // Once for the whole server (it owns the HTTP upgrade event); faces declare `websocket: true` routes.
+  await app.register(import('@fastify/websocket'));
+  await app.register(logStreamRoutes, {
+    logs: services.stepLogs,
+    credentials: services.credentials,
+    // Until the runs service answers who may read a step's pipeline: superusers only.
+    canRead: async (_stepId, subject) => services.policy.isSuperuser(subject),
+    prefix: '/api/slipway/v1',
+  });
   return { app, services };
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { buildApp } from './app.js';
 import { FsBlobStore } from './platform/blobs/fs-blob-store.js';
 import { systemClock } from './platform/clock.js';
@@ -7,12 +8,16 @@ import { configHelp, loadConfig, parseListen, type Config } from './platform/con
 import { openDatabase } from './platform/db/database.js';
 import { SecretBox } from './platform/secrets.js';
 import { migrations, type Tables } from './services.js';
+import { runPipelineFile } from './runs/local-run.js';
 
 const usage = `usage: slipway <command> [flags]
 
 commands:
   serve            start the server (default)
   gc [--dry-run]   remove unreferenced blobs and expired uploads, then exit
+  run FILE [--branch B] [--event E] [--tag T] [--workspace DIR]
+                   run a pipeline file (.slipway.yml or .rancher-pipeline.yml) on this machine, in the
+                   working directory, without a server; exit code 0 when the run succeeds
 
 flags and environment:
 ${configHelp}
@@ -29,6 +34,8 @@ async function openInfrastructure(config: Config) {
 }
 
 const notificationIntervalMs = 2000;
+/** Cron ticks fire at most this late. */
+const cronIntervalMs = 5000;
 
 async function serve(config: Config): Promise<void> {
   const { database, infra } = await openInfrastructure(config);
@@ -65,6 +72,10 @@ async function serve(config: Config): Promise<void> {
   }, notificationIntervalMs);
   notificationTimer.unref();
 
+  await services.runScheduler.start();
+  // Every replica ticks; each cron tick starts one run however many replicas see it (stopped by app.close).
+  services.cronTriggers.start(cronIntervalMs);
+
   const stopMirrors = services.mirror.startWorker({
     onError: (err: unknown) => app.log.error({ err }, 'repository mirror sync failed'),
   });
@@ -77,6 +88,7 @@ async function serve(config: Config): Promise<void> {
     clearInterval(gcTimer);
     stopMirrors();
     clearInterval(notificationTimer);
+    await services.runScheduler.stop();
     await app.close();
     await database.close();
     process.exit(0);
@@ -96,7 +108,36 @@ async function gc(config: Config, dryRun: boolean): Promise<void> {
   await database.close();
 }
 
+/** `slipway run FILE`: the exit code is 0 when the run succeeded, 1 otherwise; Ctrl-C cancels the run. */
+async function runFile(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      branch: { type: 'string' },
+      event: { type: 'string' },
+      tag: { type: 'string' },
+      workspace: { type: 'string' },
+    },
+  });
+  const file = positionals[0];
+  if (file === undefined || positionals.length > 1)
+    throw new Error(`usage: slipway run FILE [flags]\n\n${usage}`);
+  const interrupt = new AbortController();
+  process.once('SIGINT', () => interrupt.abort());
+  process.once('SIGTERM', () => interrupt.abort());
+  const { success } = await runPipelineFile({
+    file,
+    ...values,
+    out: process.stdout,
+    signal: interrupt.signal,
+  });
+  process.exitCode = success ? 0 : 1;
+}
+
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'run') return runFile(argv.slice(1));
   const dryRun = argv.includes('--dry-run');
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(usage);

@@ -87,6 +87,32 @@ import {
   type ProxyCacheTables,
 } from './registry/proxy-cache/index.js';
 import { OutboundPolicy } from './platform/outbound.js';
+import { FsLogStore } from './runs/logs/fs-log-store.js';
+import { runsMigrations } from './runs/migrations.js';
+import type { RunsTables } from './runs/tables.js';
+import {
+  ImageSteps,
+  ProvenancePublisher,
+  RunsService,
+  RunsStore,
+  Scheduler,
+  scriptStepRunners,
+  slipwayVersion,
+} from './runs/index.js';
+import { LocalExecutor } from './runs/executors/local.executor.js';
+import { BuildahExecutor } from './runs/executors/buildah.executor.js';
+import { anonymous, subjectOf } from './identity/index.js';
+import { parseListen } from './platform/config.js';
+import {
+  CronWorker,
+  EventTriggers,
+  triggerMigrations,
+  TriggersService,
+  TriggersStore,
+  type StartRun,
+  type TriggerTables,
+} from './runs/triggers/index.js';
+import { NotFound } from './platform/errors.js';
 
 export type Tables = IdentityTables &
   RegistryTables &
@@ -97,7 +123,9 @@ export type Tables = IdentityTables &
   AuditTables &
   NotificationTables &
   MirrorTables &
-  ProxyCacheTables;
+  ProxyCacheTables &
+  RunsTables &
+  TriggerTables;
 
 /** Every context's migrations, applied in name order. */
 export const migrations = {
@@ -111,6 +139,8 @@ export const migrations = {
   ...notificationMigrations,
   ...mirrorMigrations,
   ...proxyCacheMigrations,
+  ...runsMigrations,
+  ...triggerMigrations,
 };
 
 export interface Infrastructure {
@@ -332,6 +362,77 @@ export async function createServices(infra: Infrastructure) {
   manifests.setPullThrough(proxyCache);
   blobs.setPullThrough(proxyCache);
 
+  // Every step's output, one file per step in the data directory (shared by replicas on shared storage).
+  const stepLogs = new FsLogStore({
+    dir: `${config.dataDir}/step-logs`,
+    maxBytesPerStep: config.logMaxBytesPerStep,
+    clock,
+  });
+
+  // Pipelines and runs: every trigger starts runs through `runs.startRun`; the scheduler (started by
+  // `serve`) claims their jobs and runs them here, script steps on the host or in an image with buildah.
+  const runsStore = new RunsStore(db as unknown as Kysely<RunsTables>);
+  const runs = new RunsService(runsStore, events, clock);
+  const { port } = parseListen(config.listen);
+  // Image builds and pushes with buildah; every pushed build gets a signed SLSA provenance referrer.
+  const publicUrl = config.publicUrl ?? (port > 0 ? `http://127.0.0.1:${port}` : 'http://localhost');
+  const imageSteps = new ImageSteps({
+    containersEnv: process.env,
+    stateDir: `${config.dataDir}/image-builds`,
+    tokens,
+    policy,
+    repositories,
+    clock,
+    provenance: new ProvenancePublisher({
+      uploads,
+      manifests,
+      signer: tokens,
+      clock,
+      builder: { id: `${publicUrl}/builder`, version: slipwayVersion() },
+    }),
+    publicRegistryHost: config.publicUrl ? new URL(config.publicUrl).host : undefined,
+  });
+  events.on('run.finished', (event) => {
+    imageSteps.cleanupRun(event.runId).catch(() => undefined); // leftover local images only cost disk
+  });
+  const runScheduler = new Scheduler(runsStore, events, clock, {
+    stepRunners: {
+      ...scriptStepRunners({
+        host: new LocalExecutor(),
+        container: new BuildahExecutor({ containersEnv: process.env }),
+      }),
+      ...imageSteps.runners,
+    },
+    logStore: stepLogs,
+    workspaceOf: (runId) => `${config.dataDir}/workspaces/${runId}`,
+    maxJobs: config.runsMaxJobs,
+    registry: port > 0 ? `127.0.0.1:${port}` : undefined,
+    // A run acts for the user who started it; runs nobody started act for no one.
+    subjectOf: async ({ actor }) => {
+      const user = actor ? await identity.findUserByName(actor) : undefined;
+      return user ? subjectOf(user) : anonymous;
+    },
+  });
+
+  // Triggers: webhooks (the hooks face), cron schedules (the worker `serve` starts), image pushes and the end
+  // of other runs (bus subscribers); all of them start runs through `runs.startRun`.
+  const triggersStore = new TriggersStore(db as unknown as Kysely<TriggerTables>);
+  const startRun: StartRun = (pipelineId, request) => runs.startRun(pipelineId, request);
+  const triggers = new TriggersService({
+    store: triggersStore,
+    secrets: infra.secrets,
+    startRun,
+    clock,
+    pipelineExists: (id) =>
+      runs.getPipeline(id).then(
+        () => true,
+        (err: unknown) => (err instanceof NotFound ? false : Promise.reject(err)),
+      ),
+  });
+  const cronTriggers = new CronWorker(triggersStore, startRun, clock);
+  const eventTriggers = new EventTriggers(triggersStore, startRun);
+  eventTriggers.listen(events);
+
   return {
     events,
     identity,
@@ -365,5 +466,11 @@ export async function createServices(infra: Infrastructure) {
     outbound,
     mirror,
     proxyCache,
+    stepLogs,
+    runs,
+    runScheduler,
+    triggers,
+    cronTriggers,
+    eventTriggers,
   };
 }

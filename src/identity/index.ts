@@ -54,7 +54,13 @@ export {
   type Visibility,
   type VisibleSet,
 } from './policy.js';
-export { RegistryTokens, grantAllows, type AccessEntry, type TokenGrant } from './registry-tokens.js';
+export {
+  RegistryTokens,
+  grantAllows,
+  registryTokenUsername,
+  type AccessEntry,
+  type TokenGrant,
+} from './registry-tokens.js';
 export { RobotsService, generateRobotToken, type Robot } from './robots.service.js';
 export { allScopes, parseScopes, formatScopes, type Scope } from './scopes.js';
 export { anonymous, delegateOf, subjectName, type Subject } from './subject.js';

@@ -1,3 +1,4 @@
+import { KeyObject, sign as signBytes } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, jwtVerify, type JWK } from 'jose';
 import type { Clock } from '../platform/clock.js';
 import { Unauthenticated } from '../platform/errors.js';
@@ -60,6 +61,13 @@ function subjectFrom(payload: Claims): Subject {
 }
 
 const issuer = 'slipway';
+
+/**
+ * The `/v2/auth` username with which a registry token is presented as a password, to be exchanged for a
+ * token of at most the same access (how buildah and skopeo use a run's token through an auth file).
+ */
+export const registryTokenUsername = '$token';
+
 const cacheLimit = 10_000;
 
 /**
@@ -74,6 +82,7 @@ export class RegistryTokens {
     private readonly kid: string,
     private readonly privateKey: CryptoKey | Uint8Array,
     private readonly publicKey: CryptoKey | Uint8Array,
+    private readonly publicJwk: JWK,
     private readonly service: string,
     private readonly ttlSeconds: number,
     private readonly clock: Clock,
@@ -107,6 +116,7 @@ export class RegistryTokens {
       row.kid,
       await importJWK(privateJwk, 'ES256'),
       await importJWK(JSON.parse(row.public_jwk) as JWK, 'ES256'),
+      JSON.parse(row.public_jwk) as JWK,
       opts.service,
       opts.ttlSeconds,
       opts.clock,
@@ -117,11 +127,38 @@ export class RegistryTokens {
     return this.service;
   }
 
+  /** The server's signing key as verifiers need it: its id and public JWK (EC P-256). */
+  get signingKey(): { keyId: string; publicJwk: JWK } {
+    return { keyId: this.kid, publicJwk: { ...this.publicJwk, kid: this.kid } };
+  }
+
+  /**
+   * Signs `bytes` with the server's key: ECDSA P-256 over SHA-256, DER-encoded as DSSE and cosign verifiers
+   * expect. For build provenance (DSSE envelopes, whose signed bytes start with "DSSEv1 "); a JWS verifier
+   * never accepts such a signature (JWS signs base64url text and uses the raw r||s encoding).
+   */
+  sign(bytes: Uint8Array): Uint8Array {
+    if (this.privateKey instanceof Uint8Array) throw new Error('the signing key is not an EC key');
+    return signBytes('sha256', bytes, { key: KeyObject.from(this.privateKey), dsaEncoding: 'der' });
+  }
+
+  /**
+   * `ttlSeconds` replaces the configured lifetime (a run's token lives as long as its step may); the token
+   * never expires after `notAfter` (epoch ms), which an exchanged token takes from the one presented.
+   */
   async issue(
     subject: Subject,
     access: AccessEntry[],
+    options: { ttlSeconds?: number; notAfter?: number } = {},
   ): Promise<{ token: string; expiresIn: number; issuedAt: Date }> {
     const now = Math.floor(this.clock.now() / 1000);
+    const ttlSeconds = Math.max(
+      1,
+      Math.min(
+        options.ttlSeconds ?? this.ttlSeconds,
+        options.notAfter === undefined ? Infinity : Math.floor(options.notAfter / 1000) - now,
+      ),
+    );
     const claims: Claims = { ...claimsOf(subject), access };
     const token = await new SignJWT({ ...claims })
       .setProtectedHeader({ alg: 'ES256', kid: this.kid, typ: 'JWT' })
@@ -130,10 +167,10 @@ export class RegistryTokens {
       .setAudience(this.service)
       .setIssuedAt(now)
       .setNotBefore(now - 5)
-      .setExpirationTime(now + this.ttlSeconds)
+      .setExpirationTime(now + ttlSeconds)
       .setJti(newId())
       .sign(this.privateKey);
-    return { token, expiresIn: this.ttlSeconds, issuedAt: new Date(now * 1000) };
+    return { token, expiresIn: ttlSeconds, issuedAt: new Date(now * 1000) };
   }
 
   /** Verifies signature, issuer, audience and expiry. Throws Unauthenticated(`invalid_token`) otherwise. */

@@ -57,6 +57,16 @@ export const ConfigSchema = Type.Object({
     Type.String({ description: 'smtp://user:pass@host:port (smtps:// for TLS) for e-mail notifications' }),
   ),
   smtpFrom: Type.String({ default: 'slipway@localhost', description: 'sender of notification e-mails' }),
+  logMaxBytesPerStep: Type.Integer({
+    default: 16 * 1024 * 1024,
+    minimum: 1024,
+    description: 'bytes of output kept per pipeline step; the rest is dropped and counted',
+  }),
+  runsMaxJobs: Type.Integer({
+    default: 4,
+    minimum: 1,
+    description: 'pipeline jobs this server runs at once',
+  }),
 });
 export type Config = Static<typeof ConfigSchema>;
 
@@ -79,6 +89,8 @@ const settings: Array<[flag: string, key: keyof Config, env: string]> = [
   ['outbound-allow', 'outboundAllow', 'SLIPWAY_OUTBOUND_ALLOW'],
   ['smtp-url', 'smtpUrl', 'SLIPWAY_SMTP_URL'],
   ['smtp-from', 'smtpFrom', 'SLIPWAY_SMTP_FROM'],
+  ['log-max-bytes', 'logMaxBytesPerStep', 'SLIPWAY_LOG_MAX_BYTES'],
+  ['runs-max-jobs', 'runsMaxJobs', 'SLIPWAY_RUNS_MAX_JOBS'],
 ];
 
 export const configHelp = settings

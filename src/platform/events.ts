@@ -233,7 +233,38 @@ export type DomainEvent =
       /** Quay's message, e.g. `'quay.io/ns/repo' with tag pattern 'latest,v*'`. */
       message: string;
       actor?: string;
-    };
+    }
+  // Runs (src/runs): created (by any trigger), started (its first job claimed), a cancel asked for,
+  // finished (`state` is the run's end state); `actor` is who started or cancelled it.
+  | ({ type: 'run.created' | 'run.started' | 'run.cancel_requested' | 'run.finished' } & RunEventInfo)
+  | ({ type: 'job.started' | 'job.finished' } & JobEventInfo)
+  | ({ type: 'step.started' | 'step.finished'; stepId: string; step: string; index: number } & JobEventInfo);
+
+/** A run as its events describe it. `state` is a run state of src/runs/states.ts. */
+export interface RunEventInfo {
+  runId: string;
+  pipelineId: string;
+  namespace: string;
+  pipeline: string;
+  number: number;
+  state: string;
+  /** What started it: manual, webhook, cron, image, pipeline. */
+  trigger: string;
+  actor?: string;
+}
+
+/** A job (one attempt of it) as its events describe it; `state` is the job's (or step's) state. */
+export interface JobEventInfo {
+  runId: string;
+  pipelineId: string;
+  jobId: string;
+  job: string;
+  stage: string;
+  attempt: number;
+  state: string;
+  /** Why it ended as it did, for every end but success. */
+  reason?: string;
+}
 
 /** A default permission prototype of an organization, as its events describe it. */
 export interface PrototypeEventInfo {

@@ -1,12 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   anonymous,
+  grantAllows,
+  registryTokenUsername,
   type AccessEntry,
   type CredentialsService,
   type Policy,
   type RegistryAction,
   type RegistryTokens,
   type Subject,
+  type TokenGrant,
 } from '../../identity/index.js';
 import type { RepositoriesService } from '../../registry/index.js';
 import { validateRepositoryName } from '../../registry/index.js';
@@ -45,17 +48,26 @@ function basicCredentials(header: string | undefined): { username: string; passw
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
+/** Who presented the credentials, and, when they were a registry token, that token's grant as the cap. */
+interface Authenticated {
+  subject: Subject;
+  cap?: TokenGrant;
+}
+
 /**
  * The Docker token endpoint (`/v2/auth`): Basic credentials or none in, a JWT
  * granting the intersection of the requested and permitted actions out.
+ * A registry token presented as the password of `$token` (a run's token in buildah's auth file) is
+ * exchanged: the new token grants no action the presented one does not, and expires no later.
  */
 export function registerTokenRoute(app: FastifyInstance, deps: TokenRouteDeps): void {
-  const grant = async (subject: Subject, scopes: string[]): Promise<AccessEntry[]> => {
+  const grant = async (subject: Subject, scopes: string[], cap?: TokenGrant): Promise<AccessEntry[]> => {
     const access: AccessEntry[] = [];
     for (const raw of scopes.flatMap((s) => s.split(' ')).filter(Boolean)) {
       const scope = parseScope(raw);
       if (!scope) continue;
       if (scope.type === 'registry' && scope.name === 'catalog') {
+        if (cap && !grantAllows(cap, 'registry', 'catalog', '*')) continue;
         access.push({ type: 'registry', name: 'catalog', actions: ['*'] });
         continue;
       }
@@ -67,14 +79,18 @@ export function registerTokenRoute(app: FastifyInstance, deps: TokenRouteDeps): 
       }
       const allowed = await deps.policy.registryActions(subject, await deps.repositories.target(scope.name));
       const wanted = scope.actions.includes('*') ? registryActions : scope.actions;
-      const actions = wanted.filter((a): a is RegistryAction => allowed.has(a as RegistryAction));
+      const actions = wanted.filter(
+        (a): a is RegistryAction =>
+          allowed.has(a as RegistryAction) && (!cap || grantAllows(cap, 'repository', scope.name, a)),
+      );
       access.push({ type: 'repository', name: scope.name, actions });
     }
     return access;
   };
 
-  const respond = async (reply: FastifyReply, subject: Subject, scopes: string[], oauth: boolean) => {
-    const issued = await deps.tokens.issue(subject, await grant(subject, scopes));
+  const respond = async (reply: FastifyReply, who: Authenticated, scopes: string[], oauth: boolean) => {
+    const access = await grant(who.subject, scopes, who.cap);
+    const issued = await deps.tokens.issue(who.subject, access, { notAfter: who.cap?.expiresAt });
     const body = {
       token: issued.token,
       access_token: issued.token,
@@ -87,9 +103,14 @@ export function registerTokenRoute(app: FastifyInstance, deps: TokenRouteDeps): 
 
   const authenticate = async (
     credentials: { username: string; password: string } | undefined,
-  ): Promise<Subject | undefined> => {
-    if (!credentials) return anonymous;
-    return deps.credentials.authenticateLogin(credentials.username, credentials.password);
+  ): Promise<Authenticated | undefined> => {
+    if (!credentials) return { subject: anonymous };
+    if (credentials.username === registryTokenUsername) {
+      const cap = await deps.tokens.verify(credentials.password).catch(() => undefined);
+      return cap && { subject: cap.subject, cap };
+    }
+    const subject = await deps.credentials.authenticateLogin(credentials.username, credentials.password);
+    return subject && { subject };
   };
 
   const toList = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
@@ -97,12 +118,12 @@ export function registerTokenRoute(app: FastifyInstance, deps: TokenRouteDeps): 
   app.get(
     '/v2/auth',
     async (request: FastifyRequest<{ Querystring: { scope?: string | string[] } }>, reply) => {
-      const subject = await authenticate(basicCredentials(request.headers.authorization));
-      if (!subject) {
+      const who = await authenticate(basicCredentials(request.headers.authorization));
+      if (!who) {
         reply.header('www-authenticate', 'Basic realm="slipway"');
         return sendOciError(reply, 401, 'UNAUTHORIZED', 'invalid username or password');
       }
-      return respond(reply, subject, toList(request.query.scope), false);
+      return respond(reply, who, toList(request.query.scope), false);
     },
   );
 
@@ -117,12 +138,12 @@ export function registerTokenRoute(app: FastifyInstance, deps: TokenRouteDeps): 
           error_description: 'only grant_type=password is supported',
         });
       }
-      const subject = await authenticate({ username: body.username ?? '', password: body.password ?? '' });
-      if (!subject || subject.kind === 'anonymous')
+      const who = await authenticate({ username: body.username ?? '', password: body.password ?? '' });
+      if (!who || who.subject.kind === 'anonymous')
         return reply
           .code(401)
           .send({ error: 'invalid_grant', error_description: 'invalid username or password' });
-      return respond(reply, subject, toList(body.scope), true);
+      return respond(reply, who, toList(body.scope), true);
     },
   );
 }

@@ -52,8 +52,13 @@ export const baseUrlOf = (request: FastifyRequest, publicUrl?: string) =>
  * Resolves the caller as Quay does: `Authorization: Bearer <OAuth token>` or the
  * session cookie; an unknown token leaves the caller anonymous (protected
  * endpoints then answer 401). Session writes must carry `X-CSRF-Token`.
+ * Also used by Slipway's native API (`/api/slipway/v1`); cookies are read only
+ * where `@fastify/cookie` is registered.
  */
-async function authenticate(deps: QuayDeps, request: FastifyRequest): Promise<{ error?: string }> {
+export async function authenticate(
+  deps: Pick<QuayDeps, 'credentials'>,
+  request: FastifyRequest,
+): Promise<{ error?: string }> {
   request.subject = anonymous;
   const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
   if (bearer) {

@@ -139,7 +139,7 @@ export interface ProcessGroupEnd {
 }
 
 /** How long output may still arrive after the group is gone (from a process that left it). */
-const DRAIN_MS = 1000;
+const DRAIN_MS = 5000; // generous: on a loaded machine the last output of a finished step can take a while to be read
 
 /**
  * Runs a command as the leader of a new process group and resolves once it exited, everything
