@@ -75,8 +75,9 @@ export async function buildApp(infra: Infrastructure): Promise<App> {
   await app.register(logStreamRoutes, {
     logs: services.stepLogs,
     credentials: services.credentials,
-    // Until the runs service answers who may read a step's pipeline: superusers only.
-    canRead: async (_stepId, subject) => services.policy.isSuperuser(subject),
+    // Whoever may read the namespace of the step's pipeline; superusers also read logs of no known step.
+    canRead: async (stepId, subject) =>
+      services.policy.isSuperuser(subject) || services.runs.canReadStep(stepId, subject),
     prefix: '/api/slipway/v1',
   });
   return { app, services };

@@ -98,6 +98,11 @@ async function serve(config: Config): Promise<void> {
 
   const { host, port } = parseListen(config.listen);
   await app.listen({ host, port });
+  const address = app.server.address();
+  // Port 0: steps learn the registry's port once it is known.
+  if (port === 0 && typeof address === 'object' && address) {
+    services.runScheduler.setRegistry(`127.0.0.1:${address.port}`);
+  }
 }
 
 async function gc(config: Config, dryRun: boolean): Promise<void> {

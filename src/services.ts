@@ -91,6 +91,7 @@ import { FsLogStore } from './runs/logs/fs-log-store.js';
 import { runsMigrations } from './runs/migrations.js';
 import type { RunsTables } from './runs/tables.js';
 import {
+  checkoutStepRunners,
   ImageSteps,
   ProvenancePublisher,
   RunsService,
@@ -372,7 +373,7 @@ export async function createServices(infra: Infrastructure) {
   // Pipelines and runs: every trigger starts runs through `runs.startRun`; the scheduler (started by
   // `serve`) claims their jobs and runs them here, script steps on the host or in an image with buildah.
   const runsStore = new RunsStore(db as unknown as Kysely<RunsTables>);
-  const runs = new RunsService(runsStore, events, clock);
+  const runs = new RunsService(runsStore, events, clock, policy);
   const { port } = parseListen(config.listen);
   // Image builds and pushes with buildah; every pushed build gets a signed SLSA provenance referrer.
   const publicUrl = config.publicUrl ?? (port > 0 ? `http://127.0.0.1:${port}` : 'http://localhost');
@@ -402,12 +403,13 @@ export async function createServices(infra: Infrastructure) {
         container: new BuildahExecutor({ containersEnv: process.env }),
       }),
       ...imageSteps.runners,
+      ...checkoutStepRunners(),
     },
     logStore: stepLogs,
     workspaceOf: (runId) => `${config.dataDir}/workspaces/${runId}`,
     maxJobs: config.runsMaxJobs,
     registry: port > 0 ? `127.0.0.1:${port}` : undefined,
-    // A run acts for the user who started it; runs nobody started act for no one.
+    // A run acts for the user who started it; runs nobody started act for the pipeline's creator.
     subjectOf: async ({ actor }) => {
       const user = actor ? await identity.findUserByName(actor) : undefined;
       return user ? subjectOf(user) : anonymous;

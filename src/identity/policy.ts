@@ -85,6 +85,16 @@ export class Policy {
     );
   }
 
+  /**
+   * May the subject read what belongs to a namespace as a whole (its pipelines, runs and their logs)? Superusers,
+   * the user owning it, and members of the organization owning it may.
+   */
+  async canReadNamespace(subject: Subject, namespace: string): Promise<boolean> {
+    if (this.isSuperuser(subject)) return true;
+    if (subject.kind === 'user' && subject.name === namespace) return true;
+    return (await this.organizationRole(subject, namespace)) !== undefined;
+  }
+
   /** May the subject read (`read`) or change (`admin`) its own account through this credential? */
   userAccess(subject: Subject, level: 'read' | 'admin'): boolean {
     if (subject.kind !== 'user') return false;

@@ -35,6 +35,7 @@ export {
   type ProvenanceStatement,
 } from './provenance.js';
 export { ImageSteps, type ImageStepsOptions } from './steps/image-steps.js';
+export { checkoutStepRunner, checkoutStepRunners, type CheckoutStepOptions } from './steps/checkout.step.js';
 export {
   staticRegistryCredentials,
   type RegistryCredentialStore,

@@ -1,4 +1,5 @@
 import type { Kysely, Migration } from 'kysely';
+import { pipelineOwnerMigrations } from './pipeline-owner.migration.js';
 
 /** Pipelines, their runs, the runs' jobs (the units the scheduler claims with leases) and the jobs' steps. */
 export const runsMigrations: Record<string, Migration> = {
@@ -98,4 +99,6 @@ export const runsMigrations: Record<string, Migration> = {
       await db.schema.createIndex('run_steps_run').on('run_steps').column('run_id').execute();
     },
   },
+  // Who created a pipeline (its own file: a later migration).
+  ...pipelineOwnerMigrations,
 };

@@ -1,4 +1,5 @@
 import { basename } from 'node:path';
+import type { Subject } from '../identity/index.js';
 import type { Clock } from '../platform/clock.js';
 import { Conflict, Invalid, NotFound } from '../platform/errors.js';
 import type { DomainEvent, EventBus } from '../platform/events.js';
@@ -48,6 +49,8 @@ export interface PipelineInput {
   policy?: RunPolicy;
   /** Most jobs of this pipeline running at once, over all its runs; default 0, no limit. */
   concurrency?: number;
+  /** Who creates it (a user name): runs nobody started (webhooks, schedules) act for them. */
+  actor?: string;
 }
 
 export interface PipelineView {
@@ -168,6 +171,11 @@ export function parseDefinition(
  * a webhook, a schedule, an image push, another run's end, a re-run); the scheduler then moves its jobs.
  * Authorization is the faces' business: this service trusts its caller.
  */
+/** Who may read a namespace's pipelines and runs (the identity context's `Policy` answers it). */
+export interface NamespaceAccess {
+  canReadNamespace(subject: Subject, namespace: string): Promise<boolean>;
+}
+
 export class RunsService {
   private readonly progress: RunProgress;
 
@@ -175,6 +183,8 @@ export class RunsService {
     private readonly store: RunsStore,
     private readonly events: EventBus,
     private readonly clock: Clock,
+    /** Without it, `canReadStep` answers false for every existing step. */
+    private readonly access?: NamespaceAccess,
   ) {
     this.progress = new RunProgress(store, clock, (event) => events.emit(event));
   }
@@ -203,6 +213,7 @@ export class RunsService {
       concurrency: input.concurrency ?? 0,
       run_seq: 0,
       claim_seq: 0,
+      created_by: input.actor ?? null,
       created_at: now,
       updated_at: now,
     });
@@ -414,6 +425,18 @@ export class RunsService {
     const limit = Math.min(Math.max(options.limit ?? 50, 1), 500);
     const rows = await this.store.listRuns(pipelineId, { limit, beforeNumber: options.beforeNumber });
     return rows.map((run) => runSummary(run, pipeline));
+  }
+
+  /**
+   * May `subject` read the step (its log): whoever may read the namespace of the step's pipeline (step → run →
+   * pipeline → namespace). Throws NotFound for an unknown step.
+   */
+  async canReadStep(stepId: string, subject: Subject): Promise<boolean> {
+    const step = await this.store.findStep(stepId);
+    if (!step) throw new NotFound('STEP_NOT_FOUND', `step ${stepId} not found`);
+    const run = await this.runRow(step.run_id);
+    const pipeline = await this.pipelineRow(run.pipeline_id);
+    return this.access ? this.access.canReadNamespace(subject, pipeline.namespace) : false;
   }
 
   private async pipelineRow(id: string): Promise<PipelineRow> {

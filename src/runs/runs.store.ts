@@ -305,6 +305,10 @@ export class RunsStore {
     await this.db.insertInto('run_steps').values(steps).execute();
   }
 
+  findStep(id: string): Promise<StepRow | undefined> {
+    return this.db.selectFrom('run_steps').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
   stepsOfJob(jobId: string, attempt: number): Promise<StepRow[]> {
     return this.db
       .selectFrom('run_steps')

@@ -139,6 +139,7 @@ export class Scheduler {
   private readonly pollMs: number;
   private readonly stopGraceMs: number;
   private readonly onError: (message: string, error: unknown) => void;
+  private registry: string | undefined;
   private started = false;
   /** Set by `abandon`: this worker writes nothing more. */
   private dead = false;
@@ -154,6 +155,7 @@ export class Scheduler {
     private readonly options: SchedulerOptions,
   ) {
     this.workerId = options.workerId ?? `worker-${newId()}`;
+    this.registry = options.registry;
     this.maxJobs = options.maxJobs ?? 4;
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollMs = options.pollMs ?? 1000;
@@ -654,7 +656,7 @@ export class Scheduler {
       signal: entry.controller.signal,
       timeoutMs,
       sink: log.sink,
-      registryHost: this.options.registry ?? '',
+      registryHost: this.registry ?? '',
       pipeline: setup.pipeline,
       run: { number: run.number },
       job: { name: model.name },
@@ -716,12 +718,22 @@ export class Scheduler {
     }
   }
 
-  private async subjectOf(run: RunRow, namespace: string): Promise<Subject> {
+  /**
+   * host[:port] of Slipway's registry as jobs reach it, once known (a server listening on port 0 learns its port
+   * after `listen`); applies to jobs prepared from now on.
+   */
+  setRegistry(host: string): void {
+    this.registry = host;
+  }
+
+  /** A run nobody started (webhook, cron, ...) acts for the pipeline's creator. */
+  private async subjectOf(run: RunRow, namespace: string, createdBy?: string): Promise<Subject> {
     if (!this.options.subjectOf) return anonymous;
+    const actor = run.actor ?? createdBy;
     return this.options.subjectOf({
       namespace,
       pipelineId: run.pipeline_id,
-      ...(run.actor ? { actor: run.actor } : {}),
+      ...(actor ? { actor } : {}),
     });
   }
 
@@ -778,7 +790,7 @@ export class Scheduler {
     const context = JSON.parse(run.trigger_context) as TriggerContext;
     const row = await this.pipelineRow(run.pipeline_id);
     const namespace = row?.namespace ?? '';
-    const identity = { pipelineId: run.pipeline_id, number: run.number, registry: this.options.registry };
+    const identity = { pipelineId: run.pipeline_id, number: run.number, registry: this.registry };
     let variables = runEnvironment(context, identity);
     if (pipeline.dialect === 'rancher') {
       const triggerType =
@@ -814,7 +826,7 @@ export class Scheduler {
     }
     let actor: Subject;
     try {
-      actor = await this.subjectOf(run, namespace);
+      actor = await this.subjectOf(run, namespace, row?.created_by ?? undefined);
     } catch (error) {
       throw new JobSetupError(
         `cannot tell who the run acts for: ${error instanceof Error ? error.message : String(error)}`,

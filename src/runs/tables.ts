@@ -34,6 +34,8 @@ export interface RunsTables {
     run_seq: number;
     /** Bumped by every claim of one of its jobs when `concurrency` > 0: the row lock serializes those claims. */
     claim_seq: number;
+    /** Who created it (a user name, migration `0062_pipeline_owner`): runs nobody started act for them. */
+    created_by: string | null;
     created_at: number;
     updated_at: number;
   };

@@ -290,14 +290,36 @@ test('unauthenticated callers get 401, others need the policy to allow them', as
     const badToken = await fetch(logsUrl(stepId, tail), { headers: auth('not-a-token') });
     assert.equal(badToken.status, 401);
     await badToken.body?.cancel();
-    // Until the runs service decides, only superusers may read step logs.
+    // A log of no known step: only superusers may ask, others learn it does not exist.
     const user = await fetch(logsUrl(stepId, tail), { headers: auth(userToken) });
-    assert.equal(user.status, 403);
+    assert.equal(user.status, 404);
     await user.body?.cancel();
   }
   assert.equal(await refusedWs(logsUrl(stepId, '/ws'), {}), 401);
   assert.equal(await refusedWs(logsUrl(stepId, '/ws'), auth('not-a-token')), 401);
-  assert.equal(await refusedWs(logsUrl(stepId, '/ws'), auth(userToken)), 403);
+});
+
+test("a step's log is readable by whoever may read its pipeline's namespace, others get 403", async () => {
+  const runs = server.services.runs;
+  const pipeline = await runs.createPipeline({
+    namespace: 'alice',
+    name: 'logs-access',
+    source: 'clone: false\njobs:\n  test:\n    steps:\n      - script: echo hi\n',
+  });
+  const run = await runs.startRun(pipeline.id, {
+    kind: 'manual',
+    context: { event: 'manual', commit: 'a'.repeat(40), repoUrl: 'file:///nowhere', branch: 'main' },
+  });
+  const stepId = run.jobs[0]!.steps[0]!.id;
+  await runStep(stepId, ['echo from alice']);
+  const owner = await fetch(logsUrl(stepId), { headers: auth(userToken) });
+  assert.equal(owner.status, 200);
+  assert.match(await owner.text(), /from alice/);
+  const bobToken = (await userWithToken(server, 'bob')).token;
+  const other = await fetch(logsUrl(stepId), { headers: auth(bobToken) });
+  assert.equal(other.status, 403);
+  await other.body?.cancel();
+  assert.equal(await refusedWs(logsUrl(stepId, '/ws'), auth(bobToken)), 403);
 });
 
 test('the routes ask the injected canRead, and closing the server ends open streams', async () => {

@@ -63,6 +63,7 @@ export async function startTestServer(
   await app.app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
+  app.services.runScheduler.setRegistry(`127.0.0.1:${port}`);
   return {
     ...app,
     url: `http://127.0.0.1:${port}`,

@@ -1,0 +1,143 @@
+// The checkout step with real git: a local repository with two commits, checked out by sha into a fresh
+// workspace, shallow and full, from a file:// URL and a plain path, and a server that refuses fetching by sha.
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { anonymous } from '../../src/identity/index.js';
+import type { LogChunk } from '../../src/runs/executor.js';
+import type { CheckoutStep } from '../../src/runs/model.js';
+import type { StepContext } from '../../src/runs/step-runner.js';
+import { checkoutStepRunner, redactUrl } from '../../src/runs/steps/checkout.step.js';
+import { requireTools, runOk } from '../support/tools.js';
+
+const gitEnv = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'T',
+  GIT_AUTHOR_EMAIL: 't@example.test',
+  GIT_COMMITTER_NAME: 'T',
+  GIT_COMMITTER_EMAIL: 't@example.test',
+};
+
+describe('checkout step', () => {
+  let dir: string;
+  let repo: string;
+  let first: string;
+  let second: string;
+  let workspaces = 0;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'slipway-checkout-'));
+    repo = join(dir, 'repo');
+    await mkdir(repo);
+    const git = (...args: string[]) => runOk('git', args, { cwd: repo, env: gitEnv });
+    await git('init', '--quiet', '-b', 'main');
+    await writeFile(join(repo, 'file.txt'), 'first\n');
+    await git('add', '.');
+    await git('commit', '--quiet', '-m', 'first');
+    first = (await git('rev-parse', 'HEAD')).stdout.trim();
+    await writeFile(join(repo, 'file.txt'), 'second\n');
+    await git('commit', '--quiet', '-am', 'second');
+    second = (await git('rev-parse', 'HEAD')).stdout.trim();
+  });
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function checkout(
+    repoUrl: string,
+    commit: string,
+    step: Partial<CheckoutStep> = {},
+    signal = new AbortController().signal,
+    baseEnv: Record<string, string> = { PATH: process.env.PATH ?? '' },
+  ) {
+    const workspace = join(dir, `ws-${++workspaces}`);
+    await mkdir(workspace);
+    const chunks: LogChunk[] = [];
+    const ctx: StepContext = {
+      runId: 'run1',
+      jobId: 'job1',
+      stepId: 'step1',
+      workspace,
+      env: {},
+      variables: {},
+      signal,
+      timeoutMs: 60_000,
+      sink: (chunk) => chunks.push(chunk),
+      registryHost: '127.0.0.1:5000',
+      pipeline: { id: 'p1', name: 'p', namespace: 'admin' },
+      run: { number: 1 },
+      job: { name: 'j' },
+      step: { index: 0, name: 'checkout' },
+      trigger: { event: 'push', commit, repoUrl, branch: 'main' },
+      actor: anonymous,
+    };
+    const result = await checkoutStepRunner({ baseEnv })(
+      { kind: 'checkout', name: 'checkout', ...step },
+      ctx,
+    );
+    const log = Buffer.concat(chunks.map((chunk) => chunk.data)).toString('utf8');
+    return { result, workspace, log };
+  }
+
+  test('checks out the first commit, not the branch head', async (t) => {
+    if (!requireTools(t, 'git')) return;
+    const { result, workspace, log } = await checkout(`file://${repo}`, first, { depth: 1 });
+    assert.equal(result.outcome, 'success', log);
+    assert.equal(await readFile(join(workspace, 'file.txt'), 'utf8'), 'first\n');
+    const head = await runOk('git', ['rev-parse', 'HEAD'], { cwd: workspace });
+    assert.equal(head.stdout.trim(), first);
+    const count = await runOk('git', ['rev-list', '--count', 'HEAD'], { cwd: workspace });
+    assert.equal(count.stdout.trim(), '1');
+    assert.match(log, /HEAD is now/);
+  });
+
+  test('a plain path and full history', async (t) => {
+    if (!requireTools(t, 'git')) return;
+    const { result, workspace, log } = await checkout(repo, second);
+    assert.equal(result.outcome, 'success', log);
+    assert.equal(await readFile(join(workspace, 'file.txt'), 'utf8'), 'second\n');
+  });
+
+  test('falls back to fetching refs when the server refuses fetching by sha', async (t) => {
+    if (!requireTools(t, 'git')) return;
+    // Protocol v0 with allowReachableSHA1InWant off refuses "want <sha>" that is not a ref tip.
+    await runOk('git', ['config', 'uploadpack.allowReachableSHA1InWant', 'false'], { cwd: repo });
+    await runOk('git', ['config', 'uploadpack.allowAnySHA1InWant', 'false'], { cwd: repo });
+    // Protocol v2 lets a client ask for any object; v0 does not.
+    const v0 = {
+      PATH: process.env.PATH ?? '',
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'protocol.version',
+      GIT_CONFIG_VALUE_0: '0',
+    };
+    const signal = new AbortController().signal;
+    const { result, workspace, log } = await checkout(`file://${repo}`, first, { depth: 1 }, signal, v0);
+    assert.equal(result.outcome, 'success', log);
+    assert.match(log, /refused fetching by commit id/);
+    assert.equal(await readFile(join(workspace, 'file.txt'), 'utf8'), 'first\n');
+  });
+
+  test('an unknown commit fails the step', async (t) => {
+    if (!requireTools(t, 'git')) return;
+    const { result } = await checkout(`file://${repo}`, 'f'.repeat(40));
+    assert.equal(result.outcome, 'failed');
+  });
+
+  test('a cancelled step ends as cancelled', async (t) => {
+    if (!requireTools(t, 'git')) return;
+    const controller = new AbortController();
+    controller.abort();
+    const { result } = await checkout(repo, first, {}, controller.signal);
+    assert.equal(result.outcome, 'cancelled');
+  });
+
+  test('credentials in URLs never reach the log', async (t) => {
+    if (!requireTools(t, 'git')) return;
+    assert.equal(redactUrl('https://user:s3cret@example.test/x.git'), 'https://***@example.test/x.git');
+    const { result, log } = await checkout(`file://user:s3cret@/nonexistent/${dir}`, first);
+    assert.notEqual(result.outcome, 'success');
+    assert.doesNotMatch(log, /s3cret/);
+  });
+});
