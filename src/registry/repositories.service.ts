@@ -27,7 +27,8 @@ export interface Repository {
   createdAt: number;
 }
 
-const toRepository = (row: {
+/** The domain view of a `repositories` row. */
+export const toRepository = (row: {
   id: string;
   name: string;
   namespace: string;

@@ -9,7 +9,7 @@ import {
   type Visibility,
 } from '../identity/index.js';
 import { validateRepositoryName } from './names.js';
-import type { RepositoriesService, Repository } from './repositories.service.js';
+import { toRepository, type RepositoriesService, type Repository } from './repositories.service.js';
 import type { RepositoryAdminStore } from './repository-admin.store.js';
 import type { StarsService } from './stars.service.js';
 import type { TagView, TagsService } from './tags.service.js';
@@ -96,14 +96,7 @@ export class RepositoryAdminService {
     const modified = query.lastModified ? await this.tags.lastModified(page.map((r) => r.id)) : undefined;
     return {
       repositories: page.map((row) => ({
-        id: row.id,
-        name: row.name,
-        namespace: row.namespace,
-        visibility: row.visibility,
-        description: row.description,
-        state: row.state,
-        kind: row.kind,
-        createdAt: row.created_at,
+        ...toRepository(row),
         starred: starredIds.has(row.id),
         ...(modified ? { lastModified: modified.get(row.id) ?? null } : {}),
       })),

@@ -131,7 +131,7 @@ export class TagsService {
       ]),
     );
     const childDigests = [...new Set([...manifests.values()].flatMap((m) => m.children))];
-    const present = await this.store.existingManifests(repo.id, childDigests);
+    const present = await this.registry.existingManifests(repo.id, childDigests);
     return rows.map((row) => {
       const manifest = manifests.get(row.manifest_digest);
       const isList = manifest?.isList ?? false;
@@ -212,7 +212,8 @@ export class TagsService {
 
     if ('manifestDigest' in changes) {
       const digest = changes.manifestDigest;
-      if (!digest || !(await this.store.existingManifests(repo.id, [digest])).has(digest)) throw notFound();
+      if (!digest || !(await this.registry.existingManifests(repo.id, [digest])).has(digest))
+        throw notFound();
       const previous = await this.store.alive(repo.id, tag, now);
       await this.retarget(repo, tag, digest, 'overwrite', {});
       this.events.emit(
@@ -260,7 +261,7 @@ export class TagsService {
     requireNormalState(repo);
     if (!tagPattern.test(tag)) throw messageError('TAG_INVALID', tagError, 'tag');
     if (!digest) throw new Invalid('MISSING_DIGEST', 'Missing manifest_digest', { field: 'manifest_digest' });
-    if (!(await this.store.existingManifests(repo.id, [digest])).has(digest)) throw notFound();
+    if (!(await this.registry.existingManifests(repo.id, [digest])).has(digest)) throw notFound();
     await this.retarget(repo, tag, digest, 'overwrite', { reversion: true });
     this.events.emit({
       type: 'tag.restored',
@@ -296,7 +297,7 @@ export class TagsService {
       await this.store.closeAt(current.id, now - windowMs);
     } else {
       digest = input.manifestDigest!;
-      if (!(await this.store.existingManifests(repo.id, [digest])).has(digest)) throw notFound();
+      if (!(await this.registry.existingManifests(repo.id, [digest])).has(digest)) throw notFound();
       const rows =
         windowMs === 0 ? [] : await this.store.restorable(repo.id, tag, digest, now, now - windowMs);
       const mutable = rows.filter((r) => r.immutable !== 1);

@@ -160,15 +160,4 @@ export class TagsStore {
       .where('digest', 'in', digests)
       .execute();
   }
-
-  async existingManifests(repositoryId: string, digests: string[]): Promise<Set<string>> {
-    if (digests.length === 0) return new Set();
-    const rows = await this.db
-      .selectFrom('manifests')
-      .select('digest')
-      .where('repository_id', '=', repositoryId)
-      .where('digest', 'in', digests)
-      .execute();
-    return new Set(rows.map((r) => r.digest));
-  }
 }

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply } from 'fastify';
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { DomainError } from '../../platform/errors.js';
 import type { TriggersService } from '../../runs/triggers/index.js';
+import { toNativeError } from './native-errors.js';
 
 export interface HooksDeps {
   triggers: Pick<TriggersService, 'receiveWebhook'>;
@@ -9,18 +10,6 @@ export interface HooksDeps {
 
 /** Webhook payloads can be large (GitHub sends up to 25 MB); the whole body is needed to check its signature. */
 const HOOK_BODY_LIMIT = 25 * 1024 * 1024;
-
-const statusOf: Readonly<Record<DomainError['kind'], number>> = {
-  not_found: 404,
-  denied: 403,
-  unauthenticated: 401,
-  invalid: 400,
-  conflict: 409,
-  too_large: 413,
-  range: 416,
-  unsupported: 415,
-  quota: 403,
-};
 
 /**
  * `POST /hooks/{triggerId}`: the endpoint every webhook trigger is called at, by GitHub, GitLab, Bitbucket,
@@ -38,26 +27,13 @@ export const hooksRoutes: FastifyPluginAsyncTypebox<HooksDeps> = async (app, { t
   );
 
   app.setErrorHandler((error: FastifyError | DomainError, request, reply: FastifyReply) => {
-    if (error instanceof DomainError) {
-      if (error.kind === 'unauthenticated')
-        request.log.warn(
-          { trigger: (request.params as { triggerId?: string }).triggerId },
-          'webhook refused',
-        );
-      const field = (error.detail as { field?: unknown } | undefined)?.field;
-      return reply.code(statusOf[error.kind]).send({
-        error: { code: error.code, message: error.message, ...(typeof field === 'string' ? { field } : {}) },
-      });
+    if (error instanceof DomainError && error.kind === 'unauthenticated') {
+      request.log.warn({ trigger: (request.params as { triggerId?: string }).triggerId }, 'webhook refused');
     }
-    const status =
-      error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
-    if (status === 500) request.log.error({ err: error }, 'failed to receive webhook');
-    return reply.code(status).send({
-      error: {
-        code: error.code ?? 'INTERNAL_ERROR',
-        message: status === 500 ? 'internal error' : error.message,
-      },
-    });
+    const mapped = toNativeError(error);
+    if (mapped) return reply.code(mapped.status).send(mapped.body);
+    request.log.error({ err: error }, 'failed to receive webhook');
+    return reply.code(500).send({ error: { code: 'INTERNAL_ERROR', message: 'internal error' } });
   });
 
   app.post(

@@ -3,7 +3,8 @@ import { DomainError } from '../../platform/errors.js';
 
 /** The error body of Slipway's native API (`/api/slipway/v1`). */
 export interface NativeErrorBody {
-  error: { code: string; message: string };
+  /** `field` names the offending input when the error is about one. */
+  error: { code: string; message: string; field?: string };
 }
 
 const statusByKind: Readonly<Record<DomainError['kind'], number>> = {
@@ -25,7 +26,13 @@ const statusByKind: Readonly<Record<DomainError['kind'], number>> = {
  */
 export function toNativeError(err: unknown): { status: number; body: NativeErrorBody } | undefined {
   if (err instanceof DomainError) {
-    return { status: statusByKind[err.kind], body: { error: { code: err.code, message: err.message } } };
+    const field = (err.detail as { field?: unknown } | undefined)?.field;
+    return {
+      status: statusByKind[err.kind],
+      body: {
+        error: { code: err.code, message: err.message, ...(typeof field === 'string' ? { field } : {}) },
+      },
+    };
   }
   const fastifyError = err as Partial<FastifyError>;
   if (fastifyError.validation) {
