@@ -6,7 +6,11 @@ import { ociRoutes } from './api/oci/routes.js';
 import { quayRoutes } from './api/quay/plugin.js';
 import { oauthRoutes } from './api/oauth/routes.js';
 import { logStreamRoutes } from './api/runs/log-stream.routes.js';
+import { pipelinesRoutes } from './api/runs/pipelines.routes.js';
+import { credentialsRoutes } from './api/runs/credentials.routes.js';
 import { hooksRoutes } from './api/runs/hooks.routes.js';
+import { customTriggerSetupRoutes, triggerWebhookRoutes } from './api/quay/trigger.routes.js';
+import { rancherRoutes } from './api/rancher/plugin.js';
 import { allScopes } from './identity/index.js';
 import { createServices, type Infrastructure, type Services } from './services.js';
 
@@ -40,6 +44,7 @@ export async function buildApp(infra: Infrastructure): Promise<App> {
     await services.notifications.settle();
     await services.cronTriggers.stop();
     await services.eventTriggers.settle();
+    await services.repositoryBuilds.settle();
   });
 
   healthRoutes(app, async () => ({
@@ -68,8 +73,13 @@ export async function buildApp(infra: Infrastructure): Promise<App> {
   await app.register(ociRoutes, { ...services, publicUrl: infra.config.publicUrl });
   await app.register(quayRoutes, { ...services, publicUrl: infra.config.publicUrl, prefix: '/api/v1' });
   await app.register(oauthRoutes, services);
+  // Quay's build-trigger webhooks (raw bodies, for GitHub signatures) and its custom-git trigger setup page.
+  await app.register(triggerWebhookRoutes, { buildTriggers: services.buildTriggers });
+  await app.register(customTriggerSetupRoutes, { ...services, publicUrl: infra.config.publicUrl });
   // Webhooks of source hosts; the plugin keeps request bodies raw for their signatures.
   await app.register(hooksRoutes, { triggers: services.triggers, prefix: '/api/slipway/v1' });
+  await app.register(pipelinesRoutes, { ...services, prefix: '/api/slipway/v1' });
+  await app.register(credentialsRoutes, { ...services, prefix: '/api/slipway/v1' });
   // Once for the whole server (it owns the HTTP upgrade event); faces declare `websocket: true` routes.
   await app.register(import('@fastify/websocket'));
   await app.register(logStreamRoutes, {
@@ -80,5 +90,7 @@ export async function buildApp(infra: Infrastructure): Promise<App> {
       services.policy.isSuperuser(subject) || services.runs.canReadStep(stepId, subject),
     prefix: '/api/slipway/v1',
   });
+  // Rancher's /v3 pipelines API; after the WebSocket plugin, for its log sockets.
+  await app.register(rancherRoutes, { ...services, publicUrl: infra.config.publicUrl, prefix: '/v3' });
   return { app, services };
 }

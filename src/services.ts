@@ -89,7 +89,26 @@ import {
 import { OutboundPolicy } from './platform/outbound.js';
 import { FsLogStore } from './runs/logs/fs-log-store.js';
 import { runsMigrations } from './runs/migrations.js';
+import { RancherPipelinesService } from './runs/rancher/rancher-pipelines.service.js';
+import { RancherPipelinesStore } from './runs/rancher/rancher-pipelines.store.js';
+import { rancherPipelineMigrations } from './runs/rancher/migrations.js';
+import type { RancherPipelineTables } from './runs/rancher/tables.js';
 import type { RunsTables } from './runs/tables.js';
+import {
+  RegistryCredentialsService,
+  runCredentialMigrations,
+  RunCredentialsStore,
+  RunSecretsService,
+  SourceCredentialsService,
+  type RunCredentialTables,
+} from './runs/credentials/index.js';
+import {
+  SourceAccountsService,
+  sourceMigrations,
+  SourceProvidersService,
+  SourcesStore,
+  type SourceTables,
+} from './runs/sources/index.js';
 import {
   checkoutStepRunners,
   ImageSteps,
@@ -113,7 +132,18 @@ import {
   type StartRun,
   type TriggerTables,
 } from './runs/triggers/index.js';
+import { BuildTriggersService } from './runs/builds/build-triggers.service.js';
+import { BuildTriggersStore } from './runs/builds/build-triggers.store.js';
+import { buildTriggerMigrations } from './runs/builds/build-triggers.migrations.js';
+import type { BuildTriggerTables } from './runs/builds/build-triggers.tables.js';
 import { NotFound } from './platform/errors.js';
+import {
+  RepositoryBuildsService,
+  repositoryBuildsMigrations,
+  RepositoryBuildsStore,
+  type RepositoryBuildTables,
+} from './runs/builds/index.js';
+import { fetchArchiveStepRunners } from './runs/steps/fetch-archive.step.js';
 
 export type Tables = IdentityTables &
   RegistryTables &
@@ -126,7 +156,12 @@ export type Tables = IdentityTables &
   MirrorTables &
   ProxyCacheTables &
   RunsTables &
-  TriggerTables;
+  RepositoryBuildTables &
+  RunCredentialTables &
+  SourceTables &
+  TriggerTables &
+  BuildTriggerTables &
+  RancherPipelineTables;
 
 /** Every context's migrations, applied in name order. */
 export const migrations = {
@@ -141,7 +176,12 @@ export const migrations = {
   ...mirrorMigrations,
   ...proxyCacheMigrations,
   ...runsMigrations,
+  ...repositoryBuildsMigrations,
+  ...runCredentialMigrations,
+  ...sourceMigrations,
   ...triggerMigrations,
+  ...buildTriggerMigrations,
+  ...rancherPipelineMigrations,
 };
 
 export interface Infrastructure {
@@ -374,6 +414,37 @@ export async function createServices(infra: Infrastructure) {
   // `serve`) claims their jobs and runs them here, script steps on the host or in an image with buildah.
   const runsStore = new RunsStore(db as unknown as Kysely<RunsTables>);
   const runs = new RunsService(runsStore, events, clock, policy);
+  // Secrets and credentials that jobs, checkouts and image steps of a namespace's pipelines use, sealed at rest.
+  const runCredentialsStore = new RunCredentialsStore(db as unknown as Kysely<RunCredentialTables>);
+  const runSecrets = new RunSecretsService(runCredentialsStore, infra.secrets, events, clock);
+  const sourceCredentials = new SourceCredentialsService(runCredentialsStore, infra.secrets, events, clock);
+  const registryCredentials = new RegistryCredentialsService(
+    runCredentialsStore,
+    infra.secrets,
+    events,
+    clock,
+  );
+  // Source hosts (the cluster's GitHub settings) and users' remote accounts there; checkouts get their tokens
+  // as a namespace's git credentials.
+  const sourcesStore = new SourcesStore(db as unknown as Kysely<SourceTables>);
+  const sourceProviders = new SourceProvidersService(
+    sourcesStore,
+    policy,
+    outbound,
+    infra.secrets,
+    events,
+    clock,
+  );
+  const sourceAccounts = new SourceAccountsService(
+    sourcesStore,
+    sourceProviders,
+    policy,
+    infra.secrets,
+    events,
+    clock,
+    { idOf: async (name) => (await identity.findUserByName(name))?.id },
+    sourceCredentials,
+  );
   const { port } = parseListen(config.listen);
   // Image builds and pushes with buildah; every pushed build gets a signed SLSA provenance referrer.
   const publicUrl = config.publicUrl ?? (port > 0 ? `http://127.0.0.1:${port}` : 'http://localhost');
@@ -392,6 +463,7 @@ export async function createServices(infra: Infrastructure) {
       builder: { id: `${publicUrl}/builder`, version: slipwayVersion() },
     }),
     publicRegistryHost: config.publicUrl ? new URL(config.publicUrl).host : undefined,
+    credentials: registryCredentials,
   });
   events.on('run.finished', (event) => {
     imageSteps.cleanupRun(event.runId).catch(() => undefined); // leftover local images only cost disk
@@ -401,14 +473,28 @@ export async function createServices(infra: Infrastructure) {
       ...scriptStepRunners({
         host: new LocalExecutor(),
         container: new BuildahExecutor({ containersEnv: process.env }),
+        // Images in Slipway's registry are pulled with a token of the run, others with stored credentials.
+        imageAccess: (ctx, ref) => imageSteps.pullAccess(ctx, ref),
       }),
       ...imageSteps.runners,
-      ...checkoutStepRunners(),
+      // Quay builds' contexts: archive URLs through the outbound policy, or filedrop uploads.
+      ...fetchArchiveStepRunners({
+        outbound,
+        maxBytes: config.buildArchiveMaxBytes,
+        uploadedFile: (fileId) => repositoryBuilds.filePath(fileId),
+      }),
+      // Clone URLs pass the outbound policy (local paths count as loopback); credentials are the namespace's.
+      ...checkoutStepRunners({
+        outbound,
+        credentials: (namespace, name) => sourceCredentials.open(namespace, name),
+      }),
     },
     logStore: stepLogs,
     workspaceOf: (runId) => `${config.dataDir}/workspaces/${runId}`,
     maxJobs: config.runsMaxJobs,
+    leaseMs: config.runsLeaseSeconds * 1000,
     registry: port > 0 ? `127.0.0.1:${port}` : undefined,
+    secrets: runSecrets.resolve,
     // A run acts for the user who started it; runs nobody started act for the pipeline's creator.
     subjectOf: async ({ actor }) => {
       const user = actor ? await identity.findUserByName(actor) : undefined;
@@ -419,7 +505,8 @@ export async function createServices(infra: Infrastructure) {
   // Triggers: webhooks (the hooks face), cron schedules (the worker `serve` starts), image pushes and the end
   // of other runs (bus subscribers); all of them start runs through `runs.startRun`.
   const triggersStore = new TriggersStore(db as unknown as Kysely<TriggerTables>);
-  const startRun: StartRun = (pipelineId, request) => runs.startRun(pipelineId, request);
+  // Rancher's pipelines fill in their source and read pipelines as code first; others go straight to runs.
+  const startRun: StartRun = (pipelineId, request) => rancherPipelines.startRun(pipelineId, request);
   const triggers = new TriggersService({
     store: triggersStore,
     secrets: infra.secrets,
@@ -431,9 +518,45 @@ export async function createServices(infra: Infrastructure) {
         (err: unknown) => (err instanceof NotFound ? false : Promise.reject(err)),
       ),
   });
+  const rancherPipelines = new RancherPipelinesService({
+    store: new RancherPipelinesStore(db as unknown as Kysely<RancherPipelineTables>),
+    runs,
+    triggers,
+    outbound,
+    clock,
+    // Private repositories: read and cloned with a git credential of the namespace, or a remote account's token.
+    credentials: (namespace, name) => sourceCredentials.open(namespace, name),
+    remoteAccounts: sourceAccounts,
+  });
   const cronTriggers = new CronWorker(triggersStore, startRun, clock);
   const eventTriggers = new EventTriggers(triggersStore, startRun);
   eventTriggers.listen(events);
+  // Quay repository builds: runs of a per-repository build pipeline with each build's own definition.
+  const repositoryBuilds = new RepositoryBuildsService({
+    store: new RepositoryBuildsStore(db as unknown as Kysely<RepositoryBuildTables>),
+    runs,
+    logs: stepLogs,
+    events,
+    clock,
+    outbound,
+    filesDir: `${config.dataDir}/build-files`,
+    maxArchiveBytes: config.buildArchiveMaxBytes,
+  });
+  repositoryBuilds.listen();
+  // Quay build triggers: pushes to a source (webhook) or manual starts request repository builds.
+  const buildTriggers = new BuildTriggersService({
+    store: new BuildTriggersStore(db as unknown as Kysely<BuildTriggerTables>),
+    events,
+    secrets: infra.secrets,
+    clock,
+    policy,
+    identity,
+    repositories,
+    builds: () => repositoryBuilds,
+    outbound,
+    sshKeys: sourceCredentials,
+  });
+  buildTriggers.listen(events);
 
   return {
     events,
@@ -471,8 +594,16 @@ export async function createServices(infra: Infrastructure) {
     stepLogs,
     runs,
     runScheduler,
+    runSecrets,
+    sourceCredentials,
+    registryCredentials,
+    sourceProviders,
+    sourceAccounts,
     triggers,
     cronTriggers,
     eventTriggers,
+    buildTriggers,
+    repositoryBuilds,
+    rancherPipelines,
   };
 }

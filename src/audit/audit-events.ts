@@ -98,6 +98,16 @@ const describe: { [T in DomainEvent['type']]?: (event: EventOf<T>) => Described 
       ...(e.build.manualUser ? { manual_user: e.build.manualUser } : {}),
     }),
   'build.cancelled': (e) => withRepo(e.repository, 'cancel_build', { build_uuid: e.build.id }),
+  'build_trigger.activated': (e) =>
+    withRepo(e.repository, 'setup_repo_trigger', { trigger_id: e.triggerId, service: e.service }),
+  'build_trigger.deleted': (e) =>
+    withRepo(e.repository, 'delete_repo_trigger', { trigger_id: e.triggerId, service: e.service }),
+  'build_trigger.toggled': (e) =>
+    withRepo(e.repository, 'toggle_repo_trigger', {
+      trigger_id: e.triggerId,
+      service: e.service,
+      enabled: e.enabled ?? false,
+    }),
   'mirror.sync_started': (e) => withRepo(e.repository, 'repo_mirror_sync_started', { message: e.message }),
   'mirror.sync_succeeded': (e) => withRepo(e.repository, 'repo_mirror_sync_success', { message: e.message }),
   'mirror.sync_failed': (e) => withRepo(e.repository, 'repo_mirror_sync_failed', { message: e.message }),

@@ -95,6 +95,32 @@ export class Policy {
     return (await this.organizationRole(subject, namespace)) !== undefined;
   }
 
+  /**
+   * May the subject administer a namespace as a whole (its secrets and stored credentials, its settings)?
+   * Superusers, the user owning it (a token needs `repo:admin`) and admins of the organization owning it.
+   */
+  async canAdministerNamespace(subject: Subject, namespace: string): Promise<boolean> {
+    if (this.isSuperuser(subject)) return true;
+    if (subject.kind === 'user' && subject.name === namespace) {
+      return !subject.scopes || subject.scopes.has('repo:admin');
+    }
+    return (await this.organizationRole(subject, namespace)) === 'admin';
+  }
+
+  /**
+   * May the subject define and run a namespace's pipelines (create, change, delete, start, cancel, re-run)?
+   * Superusers, the user owning it (a token needs `repo:write`), and members of the organization owning it
+   * with the creator or admin team role — those who may also create its repositories.
+   */
+  async canRunPipelines(subject: Subject, namespace: string): Promise<boolean> {
+    if (this.isSuperuser(subject)) return true;
+    if (subject.kind === 'user' && subject.name === namespace) {
+      return !subject.scopes || subject.scopes.has('repo:write') || subject.scopes.has('repo:admin');
+    }
+    const role = await this.organizationRole(subject, namespace);
+    return role === 'creator' || role === 'admin';
+  }
+
   /** May the subject read (`read`) or change (`admin`) its own account through this credential? */
   userAccess(subject: Subject, level: 'read' | 'admin'): boolean {
     if (subject.kind !== 'user') return false;

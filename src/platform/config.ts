@@ -67,6 +67,17 @@ export const ConfigSchema = Type.Object({
     minimum: 1,
     description: 'pipeline jobs this server runs at once',
   }),
+  runsLeaseSeconds: Type.Integer({
+    default: 30,
+    minimum: 1,
+    maximum: 3600,
+    description: "lease of a running pipeline job; a dead server's jobs are recovered after it",
+  }),
+  buildArchiveMaxBytes: Type.Integer({
+    default: 1024 * 1024 * 1024,
+    minimum: 1,
+    description: 'largest build archive (Quay archive_url download or filedrop upload) in bytes',
+  }),
 });
 export type Config = Static<typeof ConfigSchema>;
 
@@ -91,6 +102,8 @@ const settings: Array<[flag: string, key: keyof Config, env: string]> = [
   ['smtp-from', 'smtpFrom', 'SLIPWAY_SMTP_FROM'],
   ['log-max-bytes', 'logMaxBytesPerStep', 'SLIPWAY_LOG_MAX_BYTES'],
   ['runs-max-jobs', 'runsMaxJobs', 'SLIPWAY_RUNS_MAX_JOBS'],
+  ['runs-lease', 'runsLeaseSeconds', 'SLIPWAY_RUNS_LEASE_SECONDS'],
+  ['build-archive-max-bytes', 'buildArchiveMaxBytes', 'SLIPWAY_BUILD_ARCHIVE_MAX_BYTES'],
 ];
 
 export const configHelp = settings

@@ -67,6 +67,22 @@ export type DomainEvent =
       actor?: string;
     }
   | { type: 'message.created' | 'message.deleted'; uuid: string; actor?: string }
+  // A stored secret or credential of runs (runs/credentials): names only, never values.
+  | {
+      type: 'run_credential.put' | 'run_credential.deleted';
+      namespace: string;
+      credential: 'secret' | 'git' | 'registry';
+      name: string;
+      actor?: string;
+    }
+  // Pipeline source providers and users' linked source-host accounts (runs/sources): never secrets or tokens.
+  | { type: 'source_provider.configured'; provider: string; host: string; actor?: string }
+  | {
+      type: 'remote_account.linked' | 'remote_account.removed' | 'remote_account.repos_refreshed';
+      user: string;
+      account: string;
+      actor?: string;
+    }
   // Emitted by the OCI face after a manifest GET (not HEAD) was answered.
   | { type: 'manifest.pulled'; repository: string; reference: string; digest: string; actor: string }
   // Below, `actor` is optional: a service that is not told who acts leaves it out and the
@@ -232,6 +248,16 @@ export type DomainEvent =
       repository: string;
       /** Quay's message, e.g. `'quay.io/ns/repo' with tag pattern 'latest,v*'`. */
       message: string;
+      actor?: string;
+    }
+  // Quay build triggers (src/runs/builds): activated (Quay's setup_repo_trigger), deleted, enabled or disabled.
+  | {
+      type: 'build_trigger.activated' | 'build_trigger.deleted' | 'build_trigger.toggled';
+      repository: string;
+      triggerId: string;
+      service: string;
+      /** build_trigger.toggled: whether it is now enabled. */
+      enabled?: boolean;
       actor?: string;
     }
   // Runs (src/runs): created (by any trigger), started (its first job claimed), a cancel asked for,

@@ -1,7 +1,9 @@
 import dns from 'node:dns';
+import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { BlockList, isIP } from 'node:net';
+import { pipeline } from 'node:stream/promises';
 import { Invalid } from './errors.js';
 
 /**
@@ -53,9 +55,26 @@ export function parseCidrList(list: string): BlockList {
   return allowed;
 }
 
+/** Why `OutboundPolicy.download` failed; `kind` lets callers word it for their users. */
+export class OutboundDownloadError extends Error {
+  constructor(
+    readonly kind: 'status' | 'too_large' | 'timeout' | 'too_many_redirects',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export interface OutboundResponse {
   status: number;
   body: string;
+}
+
+export interface OutboundJsonResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  /** The parsed JSON body; undefined when empty or not JSON. */
+  body: unknown;
 }
 
 /**
@@ -98,6 +117,36 @@ export class OutboundPolicy {
     if (isIP(literal) && !this.allowsAddress(literal))
       throw new Invalid('URL_NOT_ALLOWED', `${field}: this address may not be reached`, { field });
     return url;
+  }
+
+  /**
+   * For a host another program connects to (git clones): throws Invalid when `host` (a name, or a literal
+   * address with or without brackets) resolves to no address or to any address that may not be reached. The
+   * other program resolves the name again, so this cannot stop a name rebound in between; it does stop every
+   * name that points inside now.
+   */
+  async checkHost(host: string): Promise<void> {
+    const bare = host.replace(/^\[|\]$/g, '');
+    const name = bare === 'localhost' || bare.endsWith('.localhost') ? '127.0.0.1' : bare;
+    let addresses: string[];
+    if (isIP(name)) addresses = [name];
+    else {
+      try {
+        addresses = (await dns.promises.lookup(name, { all: true })).map((a) => a.address);
+      } catch {
+        throw new Invalid('HOST_NOT_RESOLVED', `${host} cannot be resolved`);
+      }
+    }
+    if (addresses.length === 0) throw new Invalid('HOST_NOT_RESOLVED', `${host} cannot be resolved`);
+    const refused = addresses.find((address) => !this.allowsAddress(address));
+    if (refused !== undefined) {
+      throw new Invalid(
+        'URL_NOT_ALLOWED',
+        refused === name
+          ? `${host} is an internal address not in the outbound allow list`
+          : `${host} resolves to ${refused}, an internal address not in the outbound allow list`,
+      );
+    }
   }
 
   /** POSTs a JSON body; any status is returned, transport failures and refused addresses throw. */
@@ -144,6 +193,145 @@ export class OutboundPolicy {
       request.on('timeout', () => request.destroy(new Error(`request to ${url.host} timed out`)));
       request.on('error', reject);
       request.end(body);
+    });
+  }
+
+  /**
+   * GETs a JSON document (source-host APIs); any status is returned with its headers and parsed body
+   * (undefined when it is not JSON). Bodies over `maxBytes` (default 8 MiB), transport failures and refused
+   * addresses throw.
+   */
+  async getJson(
+    target: string,
+    opts: { timeoutMs?: number; headers?: Record<string, string>; maxBytes?: number } = {},
+  ): Promise<OutboundJsonResponse> {
+    const url = this.validateUrl(target, 'url');
+    const client = url.protocol === 'https:' ? https : http;
+    const maxBytes = opts.maxBytes ?? 8 * 1024 * 1024;
+    return new Promise<OutboundJsonResponse>((resolve, reject) => {
+      const request = client.request(
+        url,
+        {
+          method: 'GET',
+          lookup: this.checkedLookup(),
+          timeout: opts.timeoutMs ?? 10_000,
+          headers: { accept: 'application/json', 'user-agent': 'slipway', ...opts.headers },
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          response.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > maxBytes)
+              request.destroy(new Error(`answer of ${url.host} is larger than ${maxBytes} bytes`));
+            else chunks.push(chunk);
+          });
+          response.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let body: unknown;
+            try {
+              body = text === '' ? undefined : JSON.parse(text);
+            } catch {
+              body = undefined;
+            }
+            resolve({ status: response.statusCode ?? 0, headers: response.headers, body });
+          });
+          response.on('error', reject);
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error(`request to ${url.host} timed out`)));
+      request.on('error', reject);
+      request.end();
+    });
+  }
+
+  /**
+   * GETs `target` into the file `dest` (created or truncated). Redirects (at most 5) are followed, each
+   * target checked by this policy again. Throws `OutboundDownloadError` for a status other than 2xx, a
+   * body over `maxBytes` (the file is then cut short; the caller removes it), a timeout (`timeoutMs` for
+   * the whole download, default 10 minutes), a refused address or a transport failure.
+   */
+  async download(
+    target: string,
+    dest: string,
+    opts: { maxBytes: number; timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<{ bytes: number; contentType?: string; url: string }> {
+    const deadline = Date.now() + (opts.timeoutMs ?? 600_000);
+    let current = target;
+    for (let hop = 0; hop <= 5; hop++) {
+      const url = this.validateUrl(current, 'url');
+      const answer = await this.downloadOnce(url, dest, opts.maxBytes, deadline, opts.signal);
+      if (answer.redirect === undefined) return { ...answer, url: url.toString() };
+      current = new URL(answer.redirect, url).toString();
+    }
+    throw new OutboundDownloadError('too_many_redirects', `more than 5 redirects from ${target}`);
+  }
+
+  private downloadOnce(
+    url: URL,
+    dest: string,
+    maxBytes: number,
+    deadline: number,
+    signal?: AbortSignal,
+  ): Promise<{ bytes: number; contentType?: string; redirect?: string }> {
+    const client = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0)
+        return reject(new OutboundDownloadError('timeout', `download from ${url.host} timed out`));
+      const request = client.request(url, {
+        method: 'GET',
+        lookup: this.checkedLookup(),
+        headers: { 'user-agent': 'slipway' },
+        signal,
+      });
+      const timer = setTimeout(
+        () => request.destroy(new OutboundDownloadError('timeout', `download from ${url.host} timed out`)),
+        remaining,
+      );
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        reject(err);
+      };
+      request.on('error', fail);
+      request.on('response', (response) => {
+        const status = response.statusCode ?? 0;
+        const location = response.headers.location;
+        if (status >= 300 && status < 400 && location) {
+          response.resume();
+          clearTimeout(timer);
+          return resolve({ bytes: 0, redirect: location });
+        }
+        if (status < 200 || status >= 300) {
+          response.resume();
+          return fail(new OutboundDownloadError('status', `${url.host} answered HTTP ${status}`));
+        }
+        const declared = Number(response.headers['content-length']);
+        if (Number.isFinite(declared) && declared > maxBytes) {
+          request.destroy();
+          return fail(new OutboundDownloadError('too_large', `larger than ${maxBytes} bytes`));
+        }
+        const file = fs.createWriteStream(dest);
+        let bytes = 0;
+        response.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          if (bytes > maxBytes && !response.destroyed) {
+            response.destroy(new OutboundDownloadError('too_large', `larger than ${maxBytes} bytes`));
+          }
+        });
+        pipeline(response, file).then(
+          () => {
+            clearTimeout(timer);
+            const type = response.headers['content-type'];
+            resolve({ bytes, ...(type ? { contentType: type } : {}) });
+          },
+          (err: Error) => {
+            request.destroy();
+            fail(err);
+          },
+        );
+      });
+      request.end();
     });
   }
 

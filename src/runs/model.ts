@@ -95,6 +95,8 @@ export interface CheckoutStep extends StepBase {
   kind: 'checkout';
   /** Shallow clone depth; absent = full history. */
   depth?: number;
+  /** Name of a git credential stored for the pipeline's namespace to clone with. */
+  credentials?: string;
 }
 
 /** A shell script run by `/bin/sh -e` on the host, in the workspace. */
@@ -134,7 +136,19 @@ export interface PushImageStep extends StepBase {
   tags: string[];
 }
 
-export type Step = CheckoutStep | ScriptStep | ScriptInImageStep | BuildImageStep | PushImageStep;
+/**
+ * Download an archive (tar, tar.gz, zip) or a bare Dockerfile and unpack it into the workspace: from an
+ * http(s) `url` through the outbound policy, or from an uploaded file (`fileId`, Quay's filedrop). Exactly
+ * one of the two is set. A bare Dockerfile lands as `Dockerfile` at the workspace root.
+ */
+export interface FetchArchiveStep extends StepBase {
+  kind: 'fetch-archive';
+  url?: string;
+  fileId?: string;
+}
+
+export type Step =
+  CheckoutStep | ScriptStep | ScriptInImageStep | BuildImageStep | PushImageStep | FetchArchiveStep;
 export type StepKind = Step['kind'];
 
 /** An environment variable whose value is key `key` of the stored secret `secret`, resolved when the job starts. */

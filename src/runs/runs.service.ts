@@ -80,6 +80,12 @@ export interface RunTrigger {
   actor?: string;
   /** The run this one re-runs: its stored pipeline is run again instead of the current definition. */
   rerunOf?: string;
+  /**
+   * The pipeline this one run follows instead of the stored definition: a Quay build's own Dockerfile
+   * path and tags, a definition read from the source repository at the triggering commit (pipelines as
+   * code). Runs store the pipeline they were planned from, so a re-run repeats it.
+   */
+  definition?: Pipeline;
 }
 
 export interface RunSummary {
@@ -275,7 +281,7 @@ export class RunsService {
   async startRun(pipelineId: string, trigger: RunTrigger): Promise<RunDetail> {
     checkTrigger(trigger);
     const pipeline = await this.pipelineRow(pipelineId);
-    let model = JSON.parse(pipeline.model) as Pipeline;
+    let model = trigger.definition ?? (JSON.parse(pipeline.model) as Pipeline);
     if (trigger.rerunOf !== undefined) {
       const earlier = await this.store.findRun(trigger.rerunOf);
       if (!earlier || earlier.pipeline_id !== pipelineId) {

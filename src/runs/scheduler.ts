@@ -48,6 +48,7 @@ import {
 import { endPhrase, formatSeconds, jobEventInfo, modelJob, RunProgress } from './run-progress.js';
 import type { RunsStore } from './runs.store.js';
 import { errorResult } from './script-steps.js';
+import { maskingSink, maskText } from './credentials/log-masking.js';
 import type { StepContext, StepRunner, StepRunners } from './step-runner.js';
 import { deriveRunState, isTerminal, outcomeEvent, type StepOutcome } from './states.js';
 import type { JobRow, PipelineRow, RunRow, StepRow } from './tables.js';
@@ -121,6 +122,8 @@ interface JobSetup {
   workspace: string;
   pipeline: { id: string; name: string; namespace: string };
   actor: Subject;
+  /** The values of the job's secrets: masked in its step logs and step reasons. */
+  secretValues: string[];
 }
 
 /** A problem found before the job's first step (a missing secret, no workspace): the job ends in error. */
@@ -645,7 +648,7 @@ export class Scheduler {
     const stepInfo = { stepId: row.id, step: row.name, index: row.ordinal };
     this.events.emit({ type: 'step.started', ...jobEventInfo(job), ...stepInfo, state: 'running' });
 
-    const log = this.logWriter(row.id);
+    const log = this.logWriter(row.id, setup.secretValues);
     const context: StepContext = {
       runId: run.id,
       jobId: job.id,
@@ -674,11 +677,12 @@ export class Scheduler {
     if (this.dead || entry.cause?.kind === 'abandoned' || entry.cause?.kind === 'lease-lost')
       return 'abandoned';
 
-    const end = this.outcomeOf(result, entry.cause, {
+    const outcome = this.outcomeOf(result, entry.cause, {
       state: 'timed_out',
       reason: limitText,
       retry: binding === 'job',
     });
+    const end = outcome && { ...outcome, reason: maskText(outcome.reason, setup.secretValues) };
     await this.progress.moveStep(running, outcomeEvent(end?.state ?? 'success'), {
       exit_code: result.exitCode,
       reason: end?.reason ?? null,
@@ -760,8 +764,14 @@ export class Scheduler {
     }
   }
 
-  /** Output of one step to the LogStore, one append at a time in order; `close` after the last. */
-  private logWriter(stepId: string): { sink: LogSink; close: () => Promise<void> } {
+  /**
+   * Output of one step to the LogStore, one append at a time in order, with the job's secret values masked;
+   * `close` after the last.
+   */
+  private logWriter(
+    stepId: string,
+    secretValues: readonly string[],
+  ): { sink: LogSink; close: () => Promise<void> } {
     const store = this.options.logStore;
     let chain: Promise<void> = Promise.resolve();
     let failed = false;
@@ -770,11 +780,13 @@ export class Scheduler {
       failed = true;
       this.onError(`failed to store the output of step ${stepId}`, error);
     };
+    const masking = maskingSink((chunk) => {
+      chain = chain.then(() => store.append(stepId, chunk)).catch(report);
+    }, secretValues);
     return {
-      sink: (chunk) => {
-        chain = chain.then(() => store.append(stepId, chunk)).catch(report);
-      },
+      sink: masking.sink,
       close: async () => {
+        masking.flush();
         await chain;
         try {
           await store.close(stepId);
@@ -802,6 +814,7 @@ export class Scheduler {
     }
     const env: Record<string, string> = { ...variables };
     for (const [name, value] of Object.entries(model.env)) env[name] = expandVariables(value, variables);
+    const secretValues: string[] = [];
     if (job.withhold_secrets === 0) {
       for (const secret of model.secrets) {
         if (!this.options.secrets) {
@@ -814,6 +827,7 @@ export class Scheduler {
           );
         }
         env[secret.env] = value;
+        secretValues.push(value);
       }
     }
     const workspace = this.options.workspaceOf(run.id);
@@ -838,6 +852,7 @@ export class Scheduler {
       workspace,
       pipeline: { id: run.pipeline_id, name: row?.name ?? pipeline.name, namespace },
       actor,
+      secretValues,
     };
   }
 

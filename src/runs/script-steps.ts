@@ -1,4 +1,4 @@
-import type { ExecutionResult, Executor } from './executor.js';
+import type { ContainerImage, ExecutionResult, Executor } from './executor.js';
 import { expandVariables } from './model.js';
 import type { StepContext, StepRunners } from './step-runner.js';
 
@@ -8,6 +8,8 @@ export interface ScriptExecutors {
   host?: Executor;
   /** Runs `script-in-image` steps in their image (the buildah executor). */
   container?: Executor;
+  /** Credentials and TLS for pulling a step's image (`ImageSteps.pullAccess`); default: anonymous, TLS on. */
+  imageAccess?: (ctx: StepContext, ref: string) => Promise<Partial<ContainerImage>>;
 }
 
 /** Runners for `script` and `script-in-image` steps: one executor call each, with the job's environment. */
@@ -17,17 +19,20 @@ export function scriptStepRunners(executors: ScriptExecutors): StepRunners {
       executors.host
         ? executors.host.execute({ ...requestOf(ctx), commands: scriptCommands(step.script) }, ctx.sink)
         : Promise.resolve(errorResult('no executor runs host script steps on this server')),
-    'script-in-image': (step, ctx) =>
-      executors.container
-        ? executors.container.execute(
-            {
-              ...requestOf(ctx),
-              commands: scriptCommands(step.script),
-              image: { ref: expandVariables(step.image, ctx.variables) },
-            },
-            ctx.sink,
-          )
-        : Promise.resolve(errorResult('no executor runs steps in images on this server')),
+    'script-in-image': async (step, ctx) => {
+      if (!executors.container) return errorResult('no executor runs steps in images on this server');
+      const ref = expandVariables(step.image, ctx.variables);
+      let access: Partial<ContainerImage>;
+      try {
+        access = (await executors.imageAccess?.(ctx, ref)) ?? {};
+      } catch (error) {
+        return errorResult(`cannot pull ${ref}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      return executors.container.execute(
+        { ...requestOf(ctx), commands: scriptCommands(step.script), image: { ...access, ref } },
+        ctx.sink,
+      );
+    },
   };
 }
 

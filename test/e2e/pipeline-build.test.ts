@@ -40,7 +40,8 @@ test(
     });
     Object.assign(process.env, containersEnv(join(workDir, 'server-containers')));
 
-    const server = await startTestServer();
+    // The source repository is a local path: the outbound policy must let clones reach this machine.
+    const server = await startTestServer({ config: { outboundAllow: '127.0.0.1/32' } });
     t.after(() => server.close());
     const { services } = server;
 

@@ -98,6 +98,10 @@ interface Fixture {
   limitId: string;
   kid: string;
   messageUuid: string;
+  /** An active custom-git build trigger of acme/secret. */
+  triggerUuid: string;
+  /** A waiting repository build of acme/secret (the scheduler does not run here). */
+  buildUuid: string;
   robotToken: string;
   /** Per user: an app token, a quota on its namespace and a limit of it, a namespace notification. */
   users: Record<string, { appToken: string; quotaId: string; limitId: string; notification: string }>;
@@ -227,6 +231,16 @@ const proxyBody = (ctx: Ctx) => ({
   upstream_registry: `${new URL(ctx.receiverUrl).host}/upstream`,
   insecure: true,
 });
+const triggerConfig = { build_source: 'https://git.example.test/acme/app.git' };
+/** An inactive build trigger of acme/secret made for one call. */
+async function throwawayTrigger(ctx: Ctx): Promise<string> {
+  const created = await must(
+    ctx.full.acmeadmin!.post('/repository/acme/secret/trigger/', { service: 'custom-git' }),
+    201,
+    'build trigger',
+  );
+  return created.id;
+}
 let limitPercent = 0;
 const quotaSize = { limit_bytes: 10 * 1024 ** 3 };
 
@@ -763,6 +777,56 @@ const rows: Record<string, Row> = {
   },
   getRepoManifestSecurity: { need: 'repo:read' },
 
+  // build triggers of acme/secret: all for repository admins
+  listBuildTriggers: { need: 'repo:admin' },
+  createBuildTrigger: { need: 'repo:admin', body: { service: 'custom-git' } },
+  getBuildTrigger: { need: 'repo:admin' },
+  updateBuildTrigger: { need: 'repo:admin', body: { enabled: true } },
+  listTriggerRecentBuilds: { need: 'repo:admin' },
+  manuallyStartBuildTrigger: { need: 'repo:admin', body: { commit_sha: 'a'.repeat(40) } },
+  activateBuildTrigger: {
+    need: 'repo:admin',
+    body: { config: triggerConfig },
+    prepare: async (ctx, _c, ok) => (ok ? { params: { trigger_uuid: await throwawayTrigger(ctx) } } : {}),
+  },
+  deleteBuildTrigger: {
+    need: 'repo:admin',
+    prepare: async (ctx, _c, ok) => (ok ? { params: { trigger_uuid: await throwawayTrigger(ctx) } } : {}),
+  },
+
+  // repository builds of acme/secret; filedrop uploads of the caller
+  getRepoBuilds: { need: 'repo:read' },
+  requestRepoBuild: {
+    need: 'repo:write',
+    body: (ctx: Ctx) => ({ archive_url: `${ctx.receiverUrl}/context.tar.gz` }),
+  },
+  getRepoBuild: { need: 'repo:read' },
+  getRepoBuildStatus: { need: 'repo:read' },
+  getRepoBuildLogs: { need: 'repo:write' },
+  cancelRepoBuild: {
+    need: 'repo:admin',
+    prepare: async (ctx, _c, ok) => {
+      if (!ok) return {};
+      const build = await ctx.server.services.repositoryBuilds.requestBuild('acme/secret', {
+        source: { kind: 'archive', url: `${ctx.receiverUrl}/context.tar.gz` },
+        tags: ['latest'],
+        manualUser: 'acmeadmin',
+      });
+      return { params: { build_uuid: build.id } };
+    },
+  },
+  getFiledropUrl: { need: 'self:read', body: { mimeType: 'application/x-tar' } },
+  // The upload URL's random file id is its only credential (as Quay's signed storage URLs).
+  uploadFiledropFile: {
+    need: 'public',
+    prepare: async (ctx) => ({
+      params: {
+        file_id: (await ctx.server.services.repositoryBuilds.createUpload('acmeadmin', 'application/x-tar'))
+          .fileId,
+      },
+    }),
+  },
+
   // mirroring: acme/mirrored has acme/secret's grants and a mirror configuration
   getRepoMirrorConfig: { need: 'repo:admin', params: () => ({ repository: 'mirrored' }) },
   createRepoMirrorConfig: {
@@ -838,6 +902,8 @@ function defaultParams(ctx: Ctx, caller: Caller): Params {
     kid: ctx.f.kid,
     name: 'spareorg',
     error_type: 'not_found',
+    trigger_uuid: ctx.f.triggerUuid,
+    build_uuid: ctx.f.buildUuid,
   };
 }
 
@@ -1034,6 +1100,21 @@ forEachDatabase((database) => {
         };
       }
 
+      const trigger = await must(
+        acme.post('/repository/acme/secret/trigger/', { service: 'custom-git' }),
+        201,
+        'build trigger',
+      );
+      await must(
+        acme.post(`/repository/acme/secret/trigger/${trigger.id}/activate`, { config: triggerConfig }),
+        200,
+        'activate trigger',
+      );
+      const build = await server.services.repositoryBuilds.requestBuild('acme/secret', {
+        source: { kind: 'archive', url: `${receiver.url}/context.tar.gz` },
+        tags: ['latest'],
+        manualUser: 'acmeadmin',
+      });
       ctx = {
         ...(partial as Ctx),
         f: {
@@ -1049,6 +1130,8 @@ forEachDatabase((database) => {
           limitId: String(limit.id),
           kid: key.kid,
           messageUuid: messages[0].uuid,
+          triggerUuid: trigger.id,
+          buildUuid: build.id,
           robotToken: bot.token,
           users,
         },

@@ -2,7 +2,7 @@
 // building from a base image made of Debian's busybox-static and pushed to that server, the build-image and
 // push-image step runners called directly, skopeo and buildah checking what was pushed.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
@@ -23,6 +23,7 @@ import { processAlive } from '../contracts/executor.contract.js';
 import { buildTestImages, TEST_IMAGE_TAG } from '../support/images.js';
 import { RegistryClient } from '../support/registry-client.js';
 import { adminPassword, startTestServer, type TestServer } from '../support/server.js';
+import { processesWith } from '../support/process.js';
 import { containersEnv, requireTools, run, runOk } from '../support/tools.js';
 
 const tools = ['buildah', 'skopeo', 'busybox', 'git'];
@@ -35,17 +36,6 @@ interface Descriptor {
   digest: string;
   size: number;
   artifactType?: string;
-}
-
-/** Live processes whose command line mentions `text`. */
-async function processesNaming(text: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const pid of (await readdir('/proc')).filter((name) => /^\d+$/.test(name))) {
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes(text) && processAlive(Number(pid)))
-      found.push(`${pid}: ${cmdline.replaceAll('\0', ' ')}`);
-  }
-  return found;
 }
 
 /** The working containers in the storage of `steps`. */
@@ -379,7 +369,7 @@ describe('build-image and push-image steps', { concurrency: false }, () => {
     // On a slow machine the limit may end the build before its RUN instruction started.
     const pid = Number(/pid (\d+)/.exec(build.log())?.[1] ?? 0);
     if (pid > 0) assert.equal(processAlive(pid), false, 'the RUN process is gone');
-    assert.deepEqual(await processesNaming(workspace), [], 'buildah build is gone');
+    assert.deepEqual(await processesWith(workspace), [], 'buildah build is gone');
   });
 
   test('cancel kills buildah and what it runs', async (t) => {
@@ -404,7 +394,7 @@ describe('build-image and push-image steps', { concurrency: false }, () => {
     const result = await running;
     assert.equal(result.outcome, 'cancelled');
     assert.equal(processAlive(pid), false, 'the RUN process is gone');
-    assert.deepEqual(await processesNaming(workspace), [], 'buildah build is gone');
+    assert.deepEqual(await processesWith(workspace), [], 'buildah build is gone');
     assert.deepEqual(await workingContainers(steps), [], 'the working container is removed');
   });
 });

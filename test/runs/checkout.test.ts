@@ -9,7 +9,8 @@ import { anonymous } from '../../src/identity/index.js';
 import type { LogChunk } from '../../src/runs/executor.js';
 import type { CheckoutStep } from '../../src/runs/model.js';
 import type { StepContext } from '../../src/runs/step-runner.js';
-import { checkoutStepRunner, redactUrl } from '../../src/runs/steps/checkout.step.js';
+import { redactUrl } from '../../src/runs/git/index.js';
+import { checkoutStepRunner } from '../../src/runs/steps/checkout.step.js';
 import { requireTools, runOk } from '../support/tools.js';
 
 const gitEnv = {

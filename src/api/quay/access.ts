@@ -57,9 +57,7 @@ export class QuayAccess {
 
   /** Owner of a user namespace, admin of an organization, or superuser. */
   async administersNamespace(subject: Subject, namespace: string): Promise<boolean> {
-    if (this.policy.isSuperuser(subject)) return true;
-    if (subject.kind === 'user' && subject.name === namespace) return this.userScope(subject, 'repo:admin');
-    return (await this.policy.organizationRole(subject, namespace)) === 'admin';
+    return this.policy.canAdministerNamespace(subject, namespace);
   }
 
   /** Requires at least `need` in the organization (team roles; superusers are admins). */

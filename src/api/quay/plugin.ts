@@ -27,6 +27,9 @@ import { repositoryRoutes } from './repository.routes.js';
 import { permissionRoutes } from './permission.routes.js';
 import { tagRoutes } from './tag.routes.js';
 import { manifestRoutes } from './manifest.routes.js';
+import { triggerRoutes } from './trigger.routes.js';
+import { buildRoutes } from './build.routes.js';
+import { filedropRoutes } from './filedrop.routes.js';
 
 export interface QuayDeps extends Services {
   access: QuayAccess;
@@ -130,4 +133,7 @@ export const quayRoutes: FastifyPluginAsyncTypebox<Services & { publicUrl?: stri
   await register(manifestRoutes);
   await register(mirrorRoutes);
   await register(proxyCacheRoutes);
+  await register(triggerRoutes);
+  await register(buildRoutes);
+  await register(filedropRoutes);
 };

@@ -223,7 +223,7 @@ async function send(res: ServerResponse, text: string, signal: AbortSignal): Pro
 }
 
 /** Sends a message; waits for it to be written when much is still buffered for a slow client. */
-async function sendMessage(socket: WebSocket, text: string): Promise<void> {
+export async function sendMessage(socket: WebSocket, text: string): Promise<void> {
   if (socket.readyState !== socket.OPEN) return;
   if (socket.bufferedAmount < 1024 * 1024) {
     socket.send(text);

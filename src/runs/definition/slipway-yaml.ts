@@ -48,7 +48,8 @@ import { YamlSource } from './yaml-source.js';
  *                                  {include: [...], exclude: [...]}; branch, tag and paths are globs
  *   timeout: 1h                    whole run; 90s, 30m, 1h30m; default 1h
  *   clone: true                    true (default): a first stage `clone` with a job `clone` checks out the
- *                                  triggering commit; false: none; {depth: 50}: a shallow one
+ *                                  triggering commit; false: none; {depth: 50}: a shallow one;
+ *                                  {credentials: deploy-key}: with a stored git credential
  *   env: {NAME: value}             for every job
  *   secrets: {NAME: secret | {secret, key}}   env from stored secrets (key defaults to NAME), every job
  *   pull_request_secrets: false    whether pull_request runs get secrets
@@ -62,7 +63,7 @@ import { YamlSource } from './yaml-source.js';
  *           env: {...}             secrets: {...}   (a job's own win over the pipeline's)
  *           timeout: 10m           retries: 2       image: node:20 (default image of its script steps)
  *           steps:                 run in order; each has one kind, and may have a `name`
- *             - checkout: {depth: 1}
+ *             - checkout: {depth: 1, credentials: deploy-key}
  *             - script: make test          (a string or a list of lines; runs on the host...)
  *               image: node:20             (...or in this image)
  *             - build: {dockerfile, context, args, target, tags, cache}
@@ -155,7 +156,10 @@ const STEP_SHAPES = {
 } as const;
 
 const CheckoutShape = Type.Object(
-  { depth: Type.Optional(Type.Integer({ minimum: 1 })) },
+  {
+    depth: Type.Optional(Type.Integer({ minimum: 1 })),
+    credentials: Type.Optional(Type.String({ minLength: 1 })),
+  },
   { additionalProperties: false },
 );
 
@@ -425,6 +429,7 @@ class SlipwayReader {
     if (!checkShape(CheckoutShape, fields, path, this.issues)) return undefined;
     const step: Step = { kind: 'checkout', name: name ?? 'checkout' };
     if (typeof fields.depth === 'number') step.depth = fields.depth;
+    if (typeof fields.credentials === 'string') step.credentials = fields.credentials;
     return step;
   }
 
@@ -666,13 +671,16 @@ class SlipwayReader {
     }
   }
 
-  private readClone(value: unknown): { depth?: number } | undefined {
+  private readClone(value: unknown): { depth?: number; credentials?: string } | undefined {
     if (value === undefined || value === true) return {};
     if (value === false) return undefined;
     if (isMapping(value)) {
       const fields = withoutNulls(value) as Record<string, unknown>;
       if (!checkShape(CheckoutShape, fields, ['clone'], this.issues)) return {};
-      return typeof fields.depth === 'number' ? { depth: fields.depth } : {};
+      return {
+        ...(typeof fields.depth === 'number' ? { depth: fields.depth } : {}),
+        ...(typeof fields.credentials === 'string' ? { credentials: fields.credentials } : {}),
+      };
     }
     this.issues.error(['clone'], 'must be true, false or a mapping with depth');
     return {};

@@ -1,7 +1,9 @@
 /**
- * The `build-image` step: `buildah build --isolation chroot --layers` of the step's Dockerfile and context
- * in the run's workspace, with its build arguments and target, tagged with the run's local names, the
- * layer cache read from and written to the step's `cache` repository. See image-steps.ts for local names,
+ * The `build-image` step: `buildah build --isolation chroot` of the step's Dockerfile and context in the
+ * run's workspace, with its build arguments and target, tagged with the run's local names; with a `cache`,
+ * `--layers` and the layer cache read from and written to that repository. Without one (`--no-cache`), no
+ * intermediate layer is committed: on the vfs driver each commit copies the whole filesystem, which would make a build
+ * without a cache much slower than a plain `buildah bud` (bench/runs). See image-steps.ts for local names,
  * build records and the cache, registry-auth.ts for credentials and TLS.
  */
 import { readFile, realpath, stat, writeFile } from 'node:fs/promises';
@@ -110,24 +112,17 @@ export async function runBuildImage(
     { mode: 0o600 },
   );
   const iidFile = join(call.tmp, 'image-id');
-  const args = [
-    'build',
-    '--isolation',
-    'chroot',
-    '--layers',
-    '--force-rm',
-    '-f',
-    dockerfile,
-    '--iidfile',
-    iidFile,
-  ];
+  const args = ['build', '--isolation', 'chroot', '--force-rm', '-f', dockerfile, '--iidfile', iidFile];
   args.push('--authfile', authFile);
   for (const [name, value] of Object.entries(buildArgs)) args.push('--build-arg', `${name}=${value}`);
   if (step.target !== undefined) args.push('--target', step.target);
   for (const name of localNames) args.push('--tag', name);
   if (cache) {
     const ref = `${cache.host}/${cache.repository}`;
-    args.push('--cache-from', ref, '--cache-to', ref);
+    args.push('--layers', '--cache-from', ref, '--cache-to', ref);
+  } else {
+    // One commit at the end instead of one per instruction; buildah wants it spelled out for --force-rm.
+    args.push('--no-cache');
   }
   if (tlsOff) args.push('--tls-verify=false');
   args.push(context);

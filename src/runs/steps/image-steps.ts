@@ -25,14 +25,28 @@ import { join } from 'node:path';
 import type { Policy, RegistryTokens } from '../../identity/index.js';
 import { validateRepositoryName, type RepositoriesService } from '../../registry/index.js';
 import { systemClock, type Clock } from '../../platform/clock.js';
-import { beginExecution, type ExecutionResult, type LogChunk, type StepEnd } from '../executor.js';
+import {
+  beginExecution,
+  type ContainerImage,
+  type ExecutionResult,
+  type LogChunk,
+  type StepEnd,
+} from '../executor.js';
+import { registryOf } from '../executors/buildah.executor.js';
+import { referenceRepository } from './dockerfile-images.js';
 import { runProcessGroup, type ProcessGroupEnd } from '../executors/local.executor.js';
 import type { BuildImageStep, PushImageStep } from '../model.js';
 import type { ProvenancePublisher } from '../provenance.js';
 import type { StepContext, StepRunner, StepRunners } from '../step-runner.js';
 import { runBuildImage } from './build-image.step.js';
 import { runPushImage } from './push-image.step.js';
-import { StepProblem, type RegistryCredentialStore } from './registry-auth.js';
+import {
+  isLoopbackHost,
+  registryLogins,
+  StepProblem,
+  tokenLifetimeSeconds,
+  type RegistryCredentialStore,
+} from './registry-auth.js';
 
 export interface ImageStepsOptions {
   /**
@@ -117,6 +131,29 @@ export class ImageSteps {
     this.graceMs = options.graceMs ?? 5000;
     this.build = (step, ctx) => this.runStep(ctx, (call) => runBuildImage(this, call, step));
     this.push = (step, ctx) => this.runStep(ctx, (call) => runPushImage(this, call, step));
+  }
+
+  /**
+   * How a script step pulls its image `ref`: from Slipway's own registry with a pull token of the run (as far
+   * as the policy lets the run's actor pull), from another registry with its stored credential if there is
+   * one; loopback registries (the embedded default) over plain HTTP.
+   */
+  async pullAccess(
+    ctx: StepContext,
+    ref: string,
+  ): Promise<Pick<ContainerImage, 'credentials' | 'tlsVerify'>> {
+    const host = registryOf(ref);
+    const own = host === ctx.registryHost;
+    const logins = await registryLogins(this.options, {
+      actor: ctx.actor,
+      namespace: ctx.pipeline.namespace,
+      registryHost: ctx.registryHost,
+      slipwayNeeds: own ? [{ repository: referenceRepository(ref, host), actions: ['pull'] }] : [],
+      external: own ? [] : [{ host }],
+      ttlSeconds: tokenLifetimeSeconds(ctx.timeoutMs),
+    });
+    const credentials = logins.get(host);
+    return { ...(credentials ? { credentials } : {}), ...(isLoopbackHost(host) ? { tlsVerify: false } : {}) };
   }
 
   /** For the engine's `stepRunners`. */

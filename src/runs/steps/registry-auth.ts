@@ -183,24 +183,27 @@ export interface AuthFileDeps {
   credentials?: RegistryCredentialStore;
 }
 
+/** What a step asks of registries: a token for Slipway's own, stored credentials for the others. */
+export interface RegistryLoginRequest {
+  actor: Subject;
+  namespace: string;
+  registryHost: string;
+  slipwayNeeds: AccessNeed[];
+  external: { host: string; credentials?: string }[];
+  /** Lifetime of the run token. */
+  ttlSeconds: number;
+}
+
 /**
- * The `auths` of a containers auth.json for the registries a step needs: Slipway's own with a token for
- * `slipwayNeeds`, and each external host with its stored credential (or none). Throws StepProblem when the
- * actor may not do a required action or a named credential does not exist.
+ * The logins a step needs, by registry host: Slipway's own with a token for `slipwayNeeds`, and each external
+ * host with its stored credential (or none). Throws StepProblem when the actor may not do a required action or
+ * a named credential does not exist.
  */
-export async function authFileFor(
+export async function registryLogins(
   deps: AuthFileDeps,
-  request: {
-    actor: Subject;
-    namespace: string;
-    registryHost: string;
-    slipwayNeeds: AccessNeed[];
-    external: { host: string; credentials?: string }[];
-    /** Lifetime of the run token. */
-    ttlSeconds: number;
-  },
-): Promise<string> {
-  const auths: Record<string, { auth: string }> = {};
+  request: RegistryLoginRequest,
+): Promise<Map<string, RegistryCredentials>> {
+  const logins = new Map<string, RegistryCredentials>();
   if (request.slipwayNeeds.length > 0) {
     const access: AccessEntry[] = [];
     for (const need of mergeNeeds(request.slipwayNeeds)) {
@@ -217,15 +220,24 @@ export async function authFileFor(
       if (actions.length > 0) access.push({ type: 'repository', name: need.repository, actions });
     }
     const { token } = await deps.tokens.issue(request.actor, access, { ttlSeconds: request.ttlSeconds });
-    auths[request.registryHost] = { auth: basic(registryTokenUsername, token) };
+    logins.set(request.registryHost, { username: registryTokenUsername, password: token });
   }
   for (const { host, credentials } of request.external) {
-    if (auths[host] !== undefined) continue;
+    if (logins.has(host)) continue;
     const found = await deps.credentials?.lookup(request.namespace, host, credentials);
     if (found === undefined && credentials !== undefined) {
       throw new StepProblem('failed', `no stored registry credential named ${JSON.stringify(credentials)}`);
     }
-    if (found !== undefined) auths[host] = { auth: basic(found.username, found.password) };
+    if (found !== undefined) logins.set(host, { username: found.username, password: found.password });
+  }
+  return logins;
+}
+
+/** The `registryLogins` as the text of a containers auth.json. */
+export async function authFileFor(deps: AuthFileDeps, request: RegistryLoginRequest): Promise<string> {
+  const auths: Record<string, { auth: string }> = {};
+  for (const [host, login] of await registryLogins(deps, request)) {
+    auths[host] = { auth: basic(login.username, login.password) };
   }
   return `${JSON.stringify({ auths })}\n`;
 }

@@ -1,0 +1,228 @@
+/**
+ * Secrets and stored credentials of a namespace's pipelines in Slipway's native API (`/api/slipway/v1`):
+ *
+ * - `GET /namespaces/{ns}/secrets`, `PUT|DELETE /namespaces/{ns}/secrets/{name}` (PUT `{data: {key: value}}`)
+ * - `GET /namespaces/{ns}/git-credentials`, `PUT|DELETE .../git-credentials/{name}` (PUT `{kind, username?,
+ *   secret}`), `POST .../git-credentials/{name}/ssh-key` (a new ed25519 key; answers its public key)
+ * - `GET /namespaces/{ns}/registry-credentials`, `PUT|DELETE .../registry-credentials/{name}` (PUT `{host,
+ *   username, password}`)
+ *
+ * No answer ever holds a secret value, password or private key. Only who administers the namespace may use
+ * these routes (`Policy.canAdministerNamespace`); a namespace the caller may not read answers 404 as a missing
+ * one does, one it may read but not administer 403. Errors are the native `{error: {code, message}}`.
+ */
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Subject } from '../../identity/index.js';
+import { Denied, NotFound, Unauthenticated } from '../../platform/errors.js';
+import { GIT_CREDENTIAL_KINDS, type GitCredentialInfo } from '../../runs/credentials/index.js';
+import type { Services } from '../../services.js';
+import { authenticate } from '../quay/plugin.js';
+import { toNativeError } from './native-errors.js';
+
+export type CredentialsRoutesDeps = Pick<
+  Services,
+  'credentials' | 'identity' | 'policy' | 'runSecrets' | 'sourceCredentials' | 'registryCredentials'
+>;
+
+const Namespace = Type.String({ minLength: 1, maxLength: 255 });
+const Name = Type.String({ minLength: 1, maxLength: 64 });
+const NamespaceParams = Type.Object({ ns: Namespace });
+const NamedParams = Type.Object({ ns: Namespace, name: Name });
+const SecretBody = Type.Object(
+  { data: Type.Record(Type.String(), Type.String({ maxLength: 64 * 1024 })) },
+  { additionalProperties: false },
+);
+const GitCredentialBody = Type.Object(
+  {
+    kind: Type.Union(GIT_CREDENTIAL_KINDS.map((k) => Type.Literal(k))),
+    username: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    secret: Type.String({ minLength: 1, maxLength: 16 * 1024 }),
+  },
+  { additionalProperties: false },
+);
+const RegistryCredentialBody = Type.Object(
+  {
+    host: Type.String({ minLength: 1, maxLength: 255 }),
+    username: Type.String({ minLength: 1, maxLength: 256 }),
+    password: Type.String({ minLength: 1, maxLength: 16 * 1024 }),
+  },
+  { additionalProperties: false },
+);
+
+const time = (ms: number) => new Date(ms).toISOString();
+
+function gitCredentialJson(info: GitCredentialInfo) {
+  return {
+    name: info.name,
+    kind: info.kind,
+    ...(info.username !== undefined ? { username: info.username } : {}),
+    ...(info.publicKey !== undefined ? { public_key: info.publicKey } : {}),
+    created_at: time(info.createdAt),
+    updated_at: time(info.updatedAt),
+  };
+}
+
+export const credentialsRoutes: FastifyPluginAsyncTypebox<CredentialsRoutesDeps> = async (app, deps) => {
+  await app.register(import('@fastify/cookie'));
+  app.decorateRequest('subject', null as never); // set for every request by the hook below
+
+  app.setErrorHandler((err, request, reply) => {
+    const mapped = toNativeError(err);
+    if (mapped) return reply.code(mapped.status).send(mapped.body);
+    request.log.error({ err }, 'request failed');
+    return reply.code(500).send({ error: { code: 'INTERNAL_ERROR', message: 'internal server error' } });
+  });
+
+  app.addHook('preHandler', async (request, reply) => {
+    const { error } = await authenticate(deps, request);
+    if (error) throw new Denied('CSRF_FAILED', error);
+    if (request.subject.kind === 'anonymous') {
+      reply.header('www-authenticate', 'Bearer');
+      throw new Unauthenticated('UNAUTHENTICATED', 'authentication required: a Bearer token or a session');
+    }
+  });
+
+  /** Returns the acting user's name; NotFound for a namespace the subject may not read or that does not exist. */
+  const requireAdmin = async (subject: Subject, namespace: string): Promise<string | undefined> => {
+    if (!(await deps.policy.canAdministerNamespace(subject, namespace))) {
+      if (!(await deps.policy.canReadNamespace(subject, namespace))) throw namespaceNotFound(namespace);
+      throw new Denied('DENIED', `not allowed to administer the secrets and credentials of ${namespace}`);
+    }
+    // Superusers administer every name: only existing namespaces have secrets.
+    if (!(await deps.identity.findNamespace(namespace))) throw namespaceNotFound(namespace);
+    return subject.kind === 'anonymous' ? undefined : subject.name;
+  };
+
+  app.get('/namespaces/:ns/secrets', { schema: { params: NamespaceParams } }, async (request) => {
+    const { ns } = request.params;
+    await requireAdmin(request.subject, ns);
+    const secrets = await deps.runSecrets.list(ns);
+    return {
+      secrets: secrets.map((s) => ({
+        name: s.name,
+        keys: s.keys,
+        created_at: time(s.createdAt),
+        updated_at: time(s.updatedAt),
+      })),
+    };
+  });
+
+  app.put(
+    '/namespaces/:ns/secrets/:name',
+    { schema: { params: NamedParams, body: SecretBody } },
+    async (request) => {
+      const { ns, name } = request.params;
+      const actor = await requireAdmin(request.subject, ns);
+      const saved = await deps.runSecrets.put(ns, name, request.body.data, actor);
+      return {
+        name: saved.name,
+        keys: saved.keys,
+        created_at: time(saved.createdAt),
+        updated_at: time(saved.updatedAt),
+      };
+    },
+  );
+
+  app.delete('/namespaces/:ns/secrets/:name', { schema: { params: NamedParams } }, async (request, reply) => {
+    const { ns, name } = request.params;
+    const actor = await requireAdmin(request.subject, ns);
+    await deps.runSecrets.delete(ns, name, actor);
+    return reply.code(204).send();
+  });
+
+  app.get('/namespaces/:ns/git-credentials', { schema: { params: NamespaceParams } }, async (request) => {
+    const { ns } = request.params;
+    await requireAdmin(request.subject, ns);
+    return { credentials: (await deps.sourceCredentials.list(ns)).map(gitCredentialJson) };
+  });
+
+  app.put(
+    '/namespaces/:ns/git-credentials/:name',
+    { schema: { params: NamedParams, body: GitCredentialBody } },
+    async (request) => {
+      const { ns, name } = request.params;
+      const actor = await requireAdmin(request.subject, ns);
+      const { kind, username, secret } = request.body;
+      return gitCredentialJson(
+        await deps.sourceCredentials.put(
+          ns,
+          name,
+          { kind, secret, ...(username !== undefined ? { username } : {}) },
+          actor,
+        ),
+      );
+    },
+  );
+
+  app.delete(
+    '/namespaces/:ns/git-credentials/:name',
+    { schema: { params: NamedParams } },
+    async (request, reply) => {
+      const { ns, name } = request.params;
+      const actor = await requireAdmin(request.subject, ns);
+      await deps.sourceCredentials.delete(ns, name, actor);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/namespaces/:ns/git-credentials/:name/ssh-key',
+    { schema: { params: NamedParams } },
+    async (request, reply) => {
+      const { ns, name } = request.params;
+      const actor = await requireAdmin(request.subject, ns);
+      await deps.sourceCredentials.generateSshKey(ns, name, actor);
+      return reply.code(201).send(gitCredentialJson(await deps.sourceCredentials.get(ns, name)));
+    },
+  );
+
+  app.get(
+    '/namespaces/:ns/registry-credentials',
+    { schema: { params: NamespaceParams } },
+    async (request) => {
+      const { ns } = request.params;
+      await requireAdmin(request.subject, ns);
+      const credentials = await deps.registryCredentials.list(ns);
+      return {
+        credentials: credentials.map((c) => ({
+          name: c.name,
+          host: c.host,
+          username: c.username,
+          created_at: time(c.createdAt),
+          updated_at: time(c.updatedAt),
+        })),
+      };
+    },
+  );
+
+  app.put(
+    '/namespaces/:ns/registry-credentials/:name',
+    { schema: { params: NamedParams, body: RegistryCredentialBody } },
+    async (request) => {
+      const { ns, name } = request.params;
+      const actor = await requireAdmin(request.subject, ns);
+      const saved = await deps.registryCredentials.put(ns, name, request.body, actor);
+      return {
+        name: saved.name,
+        host: saved.host,
+        username: saved.username,
+        created_at: time(saved.createdAt),
+        updated_at: time(saved.updatedAt),
+      };
+    },
+  );
+
+  app.delete(
+    '/namespaces/:ns/registry-credentials/:name',
+    { schema: { params: NamedParams } },
+    async (request, reply) => {
+      const { ns, name } = request.params;
+      const actor = await requireAdmin(request.subject, ns);
+      await deps.registryCredentials.delete(ns, name, actor);
+      return reply.code(204).send();
+    },
+  );
+};
+
+const namespaceNotFound = (namespace: string) =>
+  new NotFound('NAMESPACE_NOT_FOUND', `namespace ${namespace} not found`);

@@ -1,0 +1,247 @@
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { forEachDatabase } from '../support/databases.js';
+import { createGitRepo } from '../support/git-repo.js';
+import { userWithToken } from '../support/quay-client.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+/** Calls Slipway's native API with a Bearer token. */
+function native(server: TestServer, token?: string) {
+  return async (method: string, path: string, body?: unknown) => {
+    const headers: Record<string, string> = {};
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(`${server.url}/api/slipway/v1${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+  };
+}
+
+const pipelineYaml = `
+name: hello
+clone: false
+jobs:
+  greet:
+    steps:
+      - script: echo "hello from \${SLIPWAY_BRANCH:-nowhere}"
+`;
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+forEachDatabase((database) => {
+  describe(`native pipelines API (${database})`, () => {
+    let server: TestServer;
+    let owner: ReturnType<typeof native>;
+    let reader: ReturnType<typeof native>;
+    let stranger: ReturnType<typeof native>;
+    let bobToken: string;
+
+    before(async () => {
+      // Local git repositories count as loopback for the outbound policy.
+      server = await startTestServer({ database, config: { outboundAllow: '127.0.0.0/8' } });
+      await server.services.runScheduler.start();
+      const alice = await userWithToken(server, 'alice');
+      const bob = await userWithToken(server, 'bob');
+      const carol = await userWithToken(server, 'carol');
+      const org = await alice.client.post('/organization/', { name: 'acme', email: 'acme@example.com' });
+      assert.equal(org.status, 201, org.text);
+      // bob is a plain member (team role member): he reads acme's pipelines but may not run them.
+      const team = await alice.client.put('/organization/acme/team/readers', { role: 'member' });
+      assert.equal(team.status, 200, team.text);
+      const add = await alice.client.put('/organization/acme/team/readers/members/bob');
+      assert.equal(add.status, 200, add.text);
+      owner = native(server, alice.token);
+      reader = native(server, bob.token);
+      bobToken = bob.token;
+      stranger = native(server, carol.token);
+    });
+    after(async () => {
+      await server.services.runScheduler.stop();
+      await server.close();
+    });
+
+    test('create, read, run, and list a pipeline; readers read, strangers see nothing', async () => {
+      const created = await owner('POST', '/namespaces/acme/pipelines', { source: pipelineYaml });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.equal(created.body.name, 'hello');
+      assert.equal(created.headers.get('location'), '/api/slipway/v1/namespaces/acme/pipelines/hello');
+
+      assert.equal((await reader('GET', '/namespaces/acme/pipelines/hello')).status, 200);
+      const hidden = await stranger('GET', '/namespaces/acme/pipelines/hello');
+      const missing = await stranger('GET', '/namespaces/acme/pipelines/nope');
+      assert.equal(hidden.status, 404);
+      assert.deepEqual(
+        { ...hidden.body, error: { ...hidden.body.error, message: '' } },
+        { ...missing.body, error: { ...missing.body.error, message: '' } },
+      );
+      assert.equal((await native(server)('GET', '/namespaces/acme/pipelines')).status, 401);
+      assert.equal((await reader('POST', '/namespaces/acme/pipelines/hello/runs', {})).status, 403);
+      assert.equal((await stranger('POST', '/namespaces/acme/pipelines/hello/runs', {})).status, 404);
+
+      const started = await owner('POST', '/namespaces/acme/pipelines/hello/runs', { branch: 'main' });
+      assert.equal(started.status, 201, JSON.stringify(started.body));
+      assert.equal(started.body.number, 1);
+      assert.equal(started.body.trigger.actor, 'alice');
+      const done = await until('the run to end', async () => {
+        const run = await reader('GET', '/namespaces/acme/pipelines/hello/runs/1');
+        return ['success', 'failed', 'error'].includes(run.body.state) ? run.body : undefined;
+      });
+      assert.equal(done.state, 'success', JSON.stringify(done));
+      const stepId = done.jobs[0].steps[0].id;
+      const log = await fetch(`${server.url}/api/slipway/v1/logs/${stepId}`, {
+        headers: { authorization: `Bearer ${bobToken}` },
+      });
+      assert.equal(await log.text(), 'hello from main\n');
+
+      const list = await reader('GET', '/namespaces/acme/pipelines/hello/runs');
+      assert.deepEqual(
+        list.body.runs.map((r: any) => r.number),
+        [1],
+      );
+      const rerun = await owner('POST', '/namespaces/acme/pipelines/hello/runs/1/rerun');
+      assert.equal(rerun.status, 201);
+      assert.equal(rerun.body.rerunOf, done.id);
+    });
+
+    test('a manual run of a branch checks out the commit the branch points at now', async (t) => {
+      const dir = await mkdtemp(join(tmpdir(), 'slipway-native-run-'));
+      t.after(() => rm(dir, { recursive: true, force: true }));
+      const repo = await createGitRepo(join(dir, 'repo'), { 'version.txt': 'one\n' });
+      await repo.git('checkout', '--quiet', '-b', 'next');
+      const next = await repo.commit({ 'version.txt': 'two\n' });
+      await repo.git('checkout', '--quiet', 'main');
+      const source = 'name: show\njobs:\n  show:\n    steps:\n      - script: cat version.txt\n';
+      assert.equal((await owner('POST', '/namespaces/acme/pipelines', { source })).status, 201);
+      const started = await owner('POST', '/namespaces/acme/pipelines/show/runs', {
+        repo_url: repo.path,
+        branch: 'next',
+      });
+      assert.equal(started.status, 201, JSON.stringify(started.body));
+      assert.equal(started.body.trigger.context.commit, next);
+      const done = await until('the run to end', async () => {
+        const run = await owner('GET', `/namespaces/acme/pipelines/show/runs/${started.body.number}`);
+        return ['success', 'failed', 'error'].includes(run.body.state) ? run.body : undefined;
+      });
+      assert.equal(done.state, 'success', JSON.stringify(done));
+      const show = done.jobs.find((j: any) => j.name === 'show');
+      const log = await fetch(`${server.url}/api/slipway/v1/logs/${show.steps[0].id}`, {
+        headers: { authorization: `Bearer ${bobToken}` },
+      });
+      assert.equal(await log.text(), 'two\n');
+
+      const missing = await owner('POST', '/namespaces/acme/pipelines/show/runs', {
+        repo_url: repo.path,
+        branch: 'nope',
+      });
+      assert.equal(missing.status, 400);
+      assert.equal(missing.body.error.field, 'branch');
+    });
+
+    test('bad definitions are refused naming the line; duplicates conflict; nothing is stored', async () => {
+      const bad = await owner('POST', '/namespaces/acme/pipelines', {
+        name: 'broken',
+        source: 'jobs:\n  a:\n    steps:\n      - nonsense: 1\n',
+      });
+      assert.equal(bad.status, 400, JSON.stringify(bad.body));
+      assert.match(bad.body.error.message, /line \d+/);
+      const notYaml = await owner('POST', '/namespaces/acme/pipelines', { name: 'broken', source: 'a: [' });
+      assert.equal(notYaml.status, 400);
+      assert.equal((await owner('GET', '/namespaces/acme/pipelines/broken')).status, 404);
+      await owner('POST', '/namespaces/acme/pipelines', { name: 'twice', source: pipelineYaml });
+      const again = await owner('POST', '/namespaces/acme/pipelines', {
+        name: 'twice',
+        source: pipelineYaml,
+      });
+      assert.equal(again.status, 409);
+      const badPolicy = await owner('POST', '/namespaces/acme/pipelines', {
+        name: 'fresh',
+        source: pipelineYaml,
+        policy: 'sometimes',
+      });
+      assert.equal(badPolicy.status, 400);
+      assert.equal((await owner('GET', '/namespaces/acme/pipelines/fresh')).status, 404);
+    });
+
+    test('a generic webhook trigger made through the API starts a run when signed, and nothing when not', async () => {
+      await owner('POST', '/namespaces/acme/pipelines', { name: 'hooked', source: pipelineYaml });
+      const trigger = await owner('POST', '/namespaces/acme/pipelines/hooked/triggers', {
+        type: 'webhook',
+        provider: 'generic',
+      });
+      assert.equal(trigger.status, 201, JSON.stringify(trigger.body));
+      assert.equal(typeof trigger.body.secret, 'string');
+      const body = JSON.stringify({ event: 'push', branch: 'dev', commit: 'a'.repeat(40) });
+      const send = (signature: string) =>
+        fetch(`${server.url}${trigger.body.url}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-slipway-signature': signature },
+          body,
+        });
+      assert.equal((await send('sha256=' + '0'.repeat(64))).status, 401);
+      const signed = await send(
+        'sha256=' + createHmac('sha256', trigger.body.secret).update(body).digest('hex'),
+      );
+      assert.equal(signed.status, 202);
+      const runs = await owner('GET', '/namespaces/acme/pipelines/hooked/runs');
+      assert.equal(runs.body.runs.length, 1);
+      assert.equal(runs.body.runs[0].trigger.context.branch, 'dev');
+
+      const listed = await owner('GET', '/namespaces/acme/pipelines/hooked/triggers');
+      assert.equal(listed.status, 200);
+      assert.equal(
+        JSON.stringify(listed.body).includes(trigger.body.secret),
+        false,
+        'secrets are not listed',
+      );
+      assert.equal((await reader('GET', '/namespaces/acme/pipelines/hooked/triggers')).status, 403);
+      const removed = await owner(
+        'DELETE',
+        `/namespaces/acme/pipelines/hooked/triggers/webhook/${trigger.body.id}`,
+      );
+      assert.equal(removed.status, 204);
+      assert.equal(
+        (await send('sha256=' + createHmac('sha256', trigger.body.secret).update(body).digest('hex'))).status,
+        404,
+      );
+    });
+
+    test('cancel through the API ends a running step', async () => {
+      await owner('POST', '/namespaces/acme/pipelines', {
+        name: 'slow',
+        source: 'name: slow\nclone: false\njobs:\n  wait:\n    steps:\n      - script: sleep 300\n',
+      });
+      const started = await owner('POST', '/namespaces/acme/pipelines/slow/runs', {});
+      await until('the step to run', async () => {
+        const run = await owner('GET', `/namespaces/acme/pipelines/slow/runs/${started.body.number}`);
+        return run.body.jobs[0].steps[0].state === 'running' ? true : undefined;
+      });
+      const cancel = await owner(
+        'POST',
+        `/namespaces/acme/pipelines/slow/runs/${started.body.number}/cancel`,
+      );
+      assert.equal(cancel.status, 200);
+      const ended = await until('the run to end', async () => {
+        const run = await owner('GET', `/namespaces/acme/pipelines/slow/runs/${started.body.number}`);
+        return run.body.state === 'cancelled' ? run.body : undefined;
+      });
+      assert.match(ended.reason, /cancelled by alice/);
+      assert.equal((await owner('DELETE', '/namespaces/acme/pipelines/slow')).status, 204);
+    });
+  });
+});
