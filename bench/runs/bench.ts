@@ -795,15 +795,16 @@ async function measureBuild(
     slipway: round(firstRun / 1000, 2),
     bare: round(bareTotal / 1000, 2),
     ratio: (firstRun / bareTotal).toFixed(3),
-    goal: '≤ 1.10',
-    verdict: firstRun / bareTotal <= 1.1 ? 'met' : 'missed',
   });
+  // The like-for-like comparison the goal is about: the same build and push, neither side keeping a cache.
   rows.push({
     measurement: 'image build + push without cache (whole run) vs bud + copy',
     metric: 's',
     slipway: round(noCacheRun / 1000, 2),
     bare: round(bareTotal / 1000, 2),
     ratio: (noCacheRun / bareTotal).toFixed(3),
+    goal: '≤ 1.10',
+    verdict: noCacheRun / bareTotal <= 1.1 ? 'met' : 'missed',
   });
   rows.push({
     measurement: 'image build + push without cache (whole run) vs bud --layers + copy',

@@ -13,11 +13,10 @@
  */
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Subject } from '../../identity/index.js';
-import { Denied, NotFound, Unauthenticated } from '../../platform/errors.js';
+import { Denied, NotFound } from '../../platform/errors.js';
 import { GIT_CREDENTIAL_KINDS, type GitCredentialInfo } from '../../runs/credentials/index.js';
 import type { Services } from '../../services.js';
-import { authenticate } from '../quay/plugin.js';
-import { toNativeError } from './native-errors.js';
+import { nativeApi } from './native-api.js';
 
 export type CredentialsRoutesDeps = Pick<
   Services,
@@ -63,24 +62,7 @@ function gitCredentialJson(info: GitCredentialInfo) {
 }
 
 export const credentialsRoutes: FastifyPluginAsyncTypebox<CredentialsRoutesDeps> = async (app, deps) => {
-  await app.register(import('@fastify/cookie'));
-  app.decorateRequest('subject', null as never); // set for every request by the hook below
-
-  app.setErrorHandler((err, request, reply) => {
-    const mapped = toNativeError(err);
-    if (mapped) return reply.code(mapped.status).send(mapped.body);
-    request.log.error({ err }, 'request failed');
-    return reply.code(500).send({ error: { code: 'INTERNAL_ERROR', message: 'internal server error' } });
-  });
-
-  app.addHook('preHandler', async (request, reply) => {
-    const { error } = await authenticate(deps, request);
-    if (error) throw new Denied('CSRF_FAILED', error);
-    if (request.subject.kind === 'anonymous') {
-      reply.header('www-authenticate', 'Bearer');
-      throw new Unauthenticated('UNAUTHENTICATED', 'authentication required: a Bearer token or a session');
-    }
-  });
+  await nativeApi(app, deps);
 
   /** Returns the acting user's name; NotFound for a namespace the subject may not read or that does not exist. */
   const requireAdmin = async (subject: Subject, namespace: string): Promise<string | undefined> => {

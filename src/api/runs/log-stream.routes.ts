@@ -30,11 +30,10 @@ import type { ServerResponse } from 'node:http';
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { WebSocket } from 'ws';
 import type { Subject } from '../../identity/index.js';
-import { Denied, Invalid, Unauthenticated } from '../../platform/errors.js';
+import { Denied, Invalid } from '../../platform/errors.js';
 import type { LogLine, ReadableLogStore } from '../../runs/index.js';
 import type { Services } from '../../services.js';
-import { authenticate } from '../quay/plugin.js';
-import { toNativeError } from './native-errors.js';
+import { nativeApi } from './native-api.js';
 
 export interface LogStreamDeps {
   logs: Pick<ReadableLogStore, 'read' | 'follow'>;
@@ -68,24 +67,10 @@ export function lineView(line: LogLine) {
 
 export const logStreamRoutes: FastifyPluginAsyncTypebox<LogStreamDeps> = async (app, deps) => {
   const keepAliveMs = deps.keepAliveMs ?? 15_000;
-  await app.register(import('@fastify/cookie'));
-  app.decorateRequest('subject', null as never); // set for every request by the hook below
-
-  app.setErrorHandler((err, request, reply) => {
-    const mapped = toNativeError(err);
-    if (mapped) return reply.code(mapped.status).send(mapped.body);
-    request.log.error({ err }, 'request failed');
-    return reply.code(500).send({ error: { code: 'INTERNAL_ERROR', message: 'internal server error' } });
-  });
+  await nativeApi(app, deps);
 
   // Before any route reads a byte, and before a WebSocket is upgraded.
-  app.addHook('preHandler', async (request, reply) => {
-    const { error } = await authenticate(deps, request);
-    if (error) throw new Denied('CSRF_FAILED', error);
-    if (request.subject.kind === 'anonymous') {
-      reply.header('www-authenticate', 'Bearer');
-      throw new Unauthenticated('UNAUTHENTICATED', 'authentication required: a Bearer token or a session');
-    }
+  app.addHook('preHandler', async (request) => {
     const { stepId } = request.params as { stepId: string };
     if (!(await deps.canRead(stepId, request.subject))) {
       throw new Denied('DENIED', `not allowed to read the log of step ${stepId}`);

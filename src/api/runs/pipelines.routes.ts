@@ -13,13 +13,12 @@
  */
 import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type-provider-typebox';
 import type { Subject } from '../../identity/index.js';
-import { Denied, Invalid, NotFound, Unauthenticated } from '../../platform/errors.js';
+import { Denied, Invalid, NotFound } from '../../platform/errors.js';
 import { lsRemote, resolveBranch } from '../../runs/git/index.js';
 import type { PipelineView, RunTrigger } from '../../runs/index.js';
 import { RUN_POLICIES } from '../../runs/index.js';
 import type { Services } from '../../services.js';
-import { authenticate } from '../quay/plugin.js';
-import { toNativeError } from './native-errors.js';
+import { nativeApi } from './native-api.js';
 
 export type PipelinesDeps = Pick<Services, 'credentials' | 'policy' | 'runs' | 'triggers' | 'outbound'>;
 
@@ -124,24 +123,7 @@ function pipelineJson(view: PipelineView) {
 }
 
 export const pipelinesRoutes: FastifyPluginAsyncTypebox<PipelinesDeps> = async (app, deps) => {
-  await app.register(import('@fastify/cookie'));
-  app.decorateRequest('subject', null as never); // set for every request by the hook below
-
-  app.setErrorHandler((err, request, reply) => {
-    const mapped = toNativeError(err);
-    if (mapped) return reply.code(mapped.status).send(mapped.body);
-    request.log.error({ err }, 'request failed');
-    return reply.code(500).send({ error: { code: 'INTERNAL_ERROR', message: 'internal server error' } });
-  });
-
-  app.addHook('preHandler', async (request, reply) => {
-    const { error } = await authenticate(deps, request);
-    if (error) throw new Denied('CSRF_FAILED', error);
-    if (request.subject.kind === 'anonymous') {
-      reply.header('www-authenticate', 'Bearer');
-      throw new Unauthenticated('UNAUTHENTICATED', 'authentication required: a Bearer token or a session');
-    }
-  });
+  await nativeApi(app, deps);
 
   /** The pipeline, when the subject may read its namespace (and, for `write`, run its pipelines). */
   const pipelineFor = async (
