@@ -119,7 +119,7 @@ import {
   scriptStepRunners,
   slipwayVersion,
 } from './runs/index.js';
-import { LocalExecutor } from './runs/executors/local.executor.js';
+import { killJobProcesses, LocalExecutor } from './runs/executors/local.executor.js';
 import { BuildahExecutor } from './runs/executors/buildah.executor.js';
 import { anonymous, subjectOf } from './identity/index.js';
 import { parseListen } from './platform/config.js';
@@ -493,6 +493,8 @@ export async function createServices(infra: Infrastructure) {
     workspaceOf: (runId) => `${config.dataDir}/workspaces/${runId}`,
     maxJobs: config.runsMaxJobs,
     leaseMs: config.runsLeaseSeconds * 1000,
+    // Steps of a job whose server died on this machine are stopped when another server takes the job over.
+    killLeftovers: killJobProcesses,
     registry: port > 0 ? `127.0.0.1:${port}` : undefined,
     secrets: runSecrets.resolve,
     // A run acts for the user who started it; runs nobody started act for the pipeline's creator.

@@ -2,10 +2,10 @@
  * The runs engine benchmark. Started by bench/runs/run.sh (which builds Slipway and makes the temp dir).
  *
  * Slipway runs as a real process, `node dist/main.js serve`, on the embedded default (SQLite + filesystem
- * blobs in a data dir of the temp dir), with its own containers storage. No HTTP API creates pipelines yet
- * (the native API has webhooks only), so this process opens the same SQLite database (WAL, busy timeout)
- * with the same build's services to create the pipelines and their webhook triggers, and to read runs,
- * jobs, steps and step logs back. Every run is started by an HTTP webhook to the server, signed as the
+ * blobs in a data dir of the temp dir), with its own containers storage. This process opens the same SQLite
+ * database (WAL, busy timeout) with the same build's services to create the pipelines and their webhook
+ * triggers, and to read runs, jobs, steps and step logs back (written before the native pipelines API
+ * existed, and kept so that `BENCH_SLIPWAY_REF` can measure revisions without it). Every run is started by an HTTP webhook to the server, signed as the
  * generic hook is, so the server's scheduler is woken exactly as in production.
  *
  * Measurements, each with its bare counterpart in the same process run:

@@ -47,6 +47,7 @@ import {
 } from './model.js';
 import { endPhrase, formatSeconds, jobEventInfo, modelJob, RunProgress } from './run-progress.js';
 import type { RunsStore } from './runs.store.js';
+import { JOB_ID_VARIABLE } from './executors/local.executor.js';
 import { errorResult } from './script-steps.js';
 import { maskingSink, maskText } from './credentials/log-masking.js';
 import type { StepContext, StepRunner, StepRunners } from './step-runner.js';
@@ -82,6 +83,11 @@ export interface SchedulerOptions {
    */
   subjectOf?: (run: { namespace: string; pipelineId: string; actor?: string }) => Promise<Subject>;
   onError?: (message: string, error: unknown) => void;
+  /**
+   * Stops what a dead worker left running of a job whose lease this scheduler found expired (on this machine:
+   * `killJobProcesses`); every step process of a job carries `SLIPWAY_JOB_ID` for it. Default: nothing.
+   */
+  killLeftovers?: (jobId: string) => Promise<unknown>;
 }
 
 /** Why this worker aborted a job it runs. */
@@ -478,6 +484,9 @@ export class Scheduler {
         this.modelOf(run),
       );
       if (!ended) continue;
+      await this.options
+        .killLeftovers?.(job.id)
+        .catch((error: unknown) => this.onError(`failed to stop what remained of job ${job.id}`, error));
       await this.progress.closeSteps(
         job,
         { event: 'error', reason: LOST_LEASE_REASON },
@@ -814,6 +823,8 @@ export class Scheduler {
     }
     const env: Record<string, string> = { ...variables };
     for (const [name, value] of Object.entries(model.env)) env[name] = expandVariables(value, variables);
+    // After the job's own env: recovery finds a dead worker's processes of this job by it.
+    env[JOB_ID_VARIABLE] = job.id;
     const secretValues: string[] = [];
     if (job.withhold_secrets === 0) {
       for (const secret of model.secrets) {

@@ -3,26 +3,18 @@
 // checkout, build (buildah, chroot isolation, vfs) and push steps, and skopeo and buildah checking the result.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PROVENANCE_ARTIFACT_TYPE } from '../../src/runs/provenance.js';
 import { isTerminal } from '../../src/runs/states.js';
-import { buildTestImages, TEST_IMAGE_TAG } from '../support/images.js';
-import { RegistryClient } from '../support/registry-client.js';
+import { createGitRepo } from '../support/git-repo.js';
+import { checkPushedImage, confineProcessContainers, pushBaseImage } from '../support/image-checks.js';
 import { adminPassword, startTestServer } from '../support/server.js';
-import { containersEnv, requireTools, runOk } from '../support/tools.js';
+import { requireTools } from '../support/tools.js';
 
-const toolTimeoutMs = 60_000;
-const adminCreds = `admin:${adminPassword}`;
-const gitEnv = {
-  GIT_AUTHOR_NAME: 'Dev',
-  GIT_AUTHOR_EMAIL: 'dev@example.test',
-  GIT_COMMITTER_NAME: 'Dev',
-  GIT_COMMITTER_EMAIL: 'dev@example.test',
-};
+const admin = { username: 'admin', password: adminPassword };
 
 test(
   'a signed GitHub push builds the commit and pushes the image with provenance',
@@ -33,12 +25,7 @@ test(
     t.after(() => rm(workDir, { recursive: true, force: true }));
 
     // The server's image steps and its checkout use this process's environment: confine buildah to workDir.
-    const savedEnv = { ...process.env };
-    t.after(() => {
-      for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
-      Object.assign(process.env, savedEnv);
-    });
-    Object.assign(process.env, containersEnv(join(workDir, 'server-containers')));
+    t.after(confineProcessContainers(join(workDir, 'server-containers')));
 
     // The source repository is a local path: the outbound policy must let clones reach this machine.
     const server = await startTestServer({ config: { outboundAllow: '127.0.0.1/32' } });
@@ -46,25 +33,9 @@ test(
     const { services } = server;
 
     // The base image, pushed to admin/base:v1.
-    const images = await buildTestImages(join(workDir, 'images'));
-    await runOk(
-      'skopeo',
-      [
-        'copy',
-        '--dest-tls-verify=false',
-        '--dest-creds',
-        adminCreds,
-        `oci:${images.ociLayout}:${TEST_IMAGE_TAG}`,
-        `docker://${server.host}/admin/base:v1`,
-      ],
-      { env: images.env, timeoutMs: toolTimeoutMs },
-    );
+    await pushBaseImage(server.host, admin, 'admin/base:v1', workDir);
 
     // The source repository: a first commit, then the one the webhook announces.
-    const repo = join(workDir, 'repo');
-    await mkdir(repo);
-    const git = (...args: string[]) => runOk('git', args, { cwd: repo, env: { ...process.env, ...gitEnv } });
-    await git('init', '--quiet', '-b', 'main');
     const pipelineSource = [
       'name: app',
       'clone: false',
@@ -79,19 +50,12 @@ test(
       '          tags: [v1]',
       '',
     ].join('\n');
-    await writeFile(join(repo, '.slipway.yml'), pipelineSource);
-    await writeFile(
-      join(repo, 'Dockerfile'),
-      `FROM ${server.host}/admin/base:v1\nRUN echo not-this-one > /built.txt\n`,
-    );
-    await git('add', '.');
-    await git('commit', '--quiet', '-m', 'first');
-    await writeFile(
-      join(repo, 'Dockerfile'),
-      `FROM ${server.host}/admin/base:v1\nRUN echo built-by-slipway > /built.txt\n`,
-    );
-    await git('commit', '--quiet', '-am', 'build it');
-    const commit = (await git('rev-parse', 'HEAD')).stdout.trim();
+    const dockerfile = (text: string) => `FROM ${server.host}/admin/base:v1\nRUN echo ${text} > /built.txt\n`;
+    const repo = await createGitRepo(join(workDir, 'repo'), {
+      '.slipway.yml': pipelineSource,
+      Dockerfile: dockerfile('not-this-one'),
+    });
+    const commit = await repo.commit({ Dockerfile: dockerfile('built-by-slipway') }, 'build it');
 
     const pipeline = await services.runs.createPipeline({
       namespace: 'admin',
@@ -108,7 +72,7 @@ test(
       before: '0'.repeat(40),
       after: commit,
       deleted: false,
-      repository: { clone_url: `file://${repo}`, full_name: 'dev/app' },
+      repository: { clone_url: `file://${repo.path}`, full_name: 'dev/app' },
       head_commit: { id: commit, message: 'build it', added: [], removed: [], modified: ['Dockerfile'] },
       commits: [{ id: commit, added: [], removed: [], modified: ['Dockerfile'] }],
     });
@@ -147,38 +111,8 @@ test(
     assert.match(logs[0]!, new RegExp(`HEAD is now ${commit}`));
     assert.match(logs[1]!, /RUN echo built-by-slipway/);
 
-    // skopeo sees admin/app:v1, the referrers API its provenance.
-    const inspected = JSON.parse(
-      (
-        await runOk(
-          'skopeo',
-          ['inspect', '--tls-verify=false', '--creds', adminCreds, `docker://${server.host}/admin/app:v1`],
-          { env: containersEnv(join(workDir, 'skopeo')), timeoutMs: toolTimeoutMs },
-        )
-      ).stdout,
-    ) as { Digest: string };
-    const client = new RegistryClient(server.url, { username: 'admin', password: adminPassword });
-    const referrers = await client.request('GET', `/v2/admin/app/referrers/${inspected.Digest}`);
-    assert.equal(referrers.status, 200);
-    const provenance = referrers
-      .json<{ manifests: { artifactType?: string }[] }>()
-      .manifests.filter((m) => m.artifactType === PROVENANCE_ARTIFACT_TYPE);
-    assert.equal(provenance.length, 1, JSON.stringify(referrers.json()));
-
-    // The image runs and holds what the triggering commit's Dockerfile wrote.
-    const env = containersEnv(join(workDir, 'pull'));
-    const container = (
-      await runOk(
-        'buildah',
-        ['from', '--quiet', '--tls-verify=false', '--creds', adminCreds, `${server.host}/admin/app:v1`],
-        { env, timeoutMs: toolTimeoutMs },
-      )
-    ).stdout.trim();
-    const ran = await runOk(
-      'buildah',
-      ['run', '--isolation', 'chroot', container, '--', '/bin/busybox', 'cat', '/built.txt'],
-      { env, timeoutMs: toolTimeoutMs },
-    );
-    assert.equal(ran.stdout.trim(), 'built-by-slipway');
+    // skopeo sees admin/app:v1, the referrers API its provenance; it holds what the commit's Dockerfile wrote.
+    const pushed = await checkPushedImage(server, admin, 'admin/app:v1', workDir);
+    assert.equal(pushed.contents.trim(), 'built-by-slipway');
   },
 );

@@ -12,17 +12,19 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { create as tarCreate } from 'tar';
-import { PROVENANCE_ARTIFACT_TYPE } from '../../src/runs/provenance.js';
+import {
+  checkPushedImage,
+  confineProcessContainers,
+  pushBaseImage,
+  skopeoInspect,
+} from '../support/image-checks.js';
 import { processesWith } from '../support/process.js';
-import { buildTestImages, TEST_IMAGE_TAG } from '../support/images.js';
-import { QuayClient, userWithToken } from '../support/quay-client.js';
+import { createPrivateRepository, QuayClient, userWithToken } from '../support/quay-client.js';
 import { startHttpReceiver } from '../support/receivers.js';
-import { RegistryClient } from '../support/registry-client.js';
 import { adminPassword, startTestServer, type TestServer } from '../support/server.js';
-import { containersEnv, requireTools, runOk } from '../support/tools.js';
+import { requireTools } from '../support/tools.js';
 
-const toolTimeoutMs = 60_000;
-const adminCreds = `admin:${adminPassword}`;
+const adminLogin = { username: 'admin', password: adminPassword };
 const TERMINAL = ['complete', 'error', 'cancelled'];
 
 /** Serves fixed bytes per path on 127.0.0.1. */
@@ -77,12 +79,7 @@ test('Quay builds run on buildah: archive, upload, failure, cancel', { timeout: 
   t.after(() => rm(workDir, { recursive: true, force: true }));
 
   // The server's image steps use this process's environment: confine buildah to workDir.
-  const savedEnv = { ...process.env };
-  t.after(() => {
-    for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
-    Object.assign(process.env, savedEnv);
-  });
-  Object.assign(process.env, containersEnv(join(workDir, 'server-containers')));
+  t.after(confineProcessContainers(join(workDir, 'server-containers')));
 
   const server: TestServer = await startTestServer({ config: { outboundAllow: '127.0.0.0/8' } });
   t.after(() => server.close());
@@ -91,26 +88,8 @@ test('Quay builds run on buildah: archive, upload, failure, cancel', { timeout: 
   const admin = (await userWithToken(server, 'admin')).client;
 
   // The base image, pushed to admin/base:v1; the repository builds go to admin/app.
-  const images = await buildTestImages(join(workDir, 'images'));
-  await runOk(
-    'skopeo',
-    [
-      'copy',
-      '--dest-tls-verify=false',
-      '--dest-creds',
-      adminCreds,
-      `oci:${images.ociLayout}:${TEST_IMAGE_TAG}`,
-      `docker://${server.host}/admin/base:v1`,
-    ],
-    { env: images.env, timeoutMs: toolTimeoutMs },
-  );
-  const created = await admin.post('/repository', {
-    namespace: 'admin',
-    repository: 'app',
-    visibility: 'private',
-    description: '',
-  });
-  assert.equal(created.status, 201, created.text);
+  const base = await pushBaseImage(server.host, adminLogin, 'admin/base:v1', workDir);
+  await createPrivateRepository(admin, 'admin', 'app');
   const receiver = await startHttpReceiver();
   t.after(() => receiver.close());
   const notification = await admin.post('/repository/admin/app/notification/', {
@@ -122,7 +101,6 @@ test('Quay builds run on buildah: archive, upload, failure, cancel', { timeout: 
   });
   assert.equal(notification.status, 201, notification.text);
 
-  const base = `${server.host}/admin/base:v1`;
   const files = new Map<string, Buffer>();
   files.set(
     '/context.tar.gz',
@@ -209,36 +187,13 @@ test('Quay builds run on buildah: archive, upload, failure, cancel', { timeout: 
   assert.equal(badLogs.logs[badLogs.logs.length - 1].message, 'error');
 
   // skopeo sees both tags; the referrers API lists the provenance; the image holds what was built.
-  const inspected = JSON.parse(
-    (
-      await runOk(
-        'skopeo',
-        ['inspect', '--tls-verify=false', '--creds', adminCreds, `docker://${server.host}/admin/app:v1`],
-        { env: containersEnv(join(workDir, 'skopeo')), timeoutMs: toolTimeoutMs },
-      )
-    ).stdout,
-  ) as { Digest: string };
-  const registry = new RegistryClient(server.url, { username: 'admin', password: adminPassword });
-  const referrers = await registry.request('GET', `/v2/admin/app/referrers/${inspected.Digest}`);
-  assert.equal(referrers.status, 200);
-  const provenance = referrers
-    .json<{ manifests: { artifactType?: string }[] }>()
-    .manifests.filter((m) => m.artifactType === PROVENANCE_ARTIFACT_TYPE);
-  assert.equal(provenance.length, 1, JSON.stringify(referrers.json()));
-  const env = containersEnv(join(workDir, 'pull'));
-  const container = (
-    await runOk(
-      'buildah',
-      ['from', '--quiet', '--tls-verify=false', '--creds', adminCreds, `${server.host}/admin/app:latest`],
-      { env, timeoutMs: toolTimeoutMs },
-    )
-  ).stdout.trim();
-  const ran = await runOk(
-    'buildah',
-    ['run', '--isolation', 'chroot', container, '--', '/bin/busybox', 'cat', '/built.txt', '/message.txt'],
-    { env, timeoutMs: toolTimeoutMs },
-  );
-  assert.equal(ran.stdout, 'built-by-quay-build\nfrom the archive\n');
+  const pushed = await checkPushedImage(server, adminLogin, 'admin/app:v1', workDir, [
+    '/built.txt',
+    '/message.txt',
+  ]);
+  assert.equal(pushed.contents, 'built-by-quay-build\nfrom the archive\n');
+  const latest = await skopeoInspect(server.host, adminLogin, 'admin/app:latest', join(workDir, 'skopeo'));
+  assert.equal(latest.Digest, pushed.digest);
 
   // The repository's webhook notification got build_success with the pushed digest.
   const deadline = Date.now() + 10_000;
@@ -252,7 +207,7 @@ test('Quay builds run on buildah: archive, upload, failure, cancel', { timeout: 
   assert.equal(payload.build_id, good.body.id);
   assert.equal(payload.repository, 'admin/app');
   assert.deepEqual(payload.docker_tags, ['v1', 'latest']);
-  assert.ok(payload.manifest_digests.includes(inspected.Digest), JSON.stringify(payload));
+  assert.ok(payload.manifest_digests.includes(pushed.digest), JSON.stringify(payload));
 
   // 2. An uploaded bare Dockerfile (filedrop): PUT to the URL given, then build from the file id.
   const drop = await admin.post('/filedrop/', { mimeType: 'text/plain' });
@@ -275,11 +230,7 @@ test('Quay builds run on buildah: archive, upload, failure, cancel', { timeout: 
     'complete',
     JSON.stringify(await logsOf(admin, 'admin/app', uploaded.body.id), null, 1),
   );
-  await runOk(
-    'skopeo',
-    ['inspect', '--tls-verify=false', '--creds', adminCreds, `docker://${server.host}/admin/app:uploaded`],
-    { env: containersEnv(join(workDir, 'skopeo')), timeoutMs: toolTimeoutMs },
-  );
+  await skopeoInspect(server.host, adminLogin, 'admin/app:uploaded', join(workDir, 'skopeo'));
 
   // 3. Cancel while building: the RUN's sleep is killed with its whole process tree.
   const sleepy = await admin.post('/repository/admin/app/build/', {

@@ -4,25 +4,26 @@
 // custom-git payload, the build run by the scheduler (checkout, buildah build, push), and skopeo checking the
 // tags. Then a manual start on a branch (resolved with git ls-remote) builds that branch.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startGitHttpServer } from '../support/git-http.js';
-import { buildTestImages, TEST_IMAGE_TAG } from '../support/images.js';
-import { userWithToken, type QuayClient } from '../support/quay-client.js';
+import { createGitRepo } from '../support/git-repo.js';
+import {
+  confineProcessContainers,
+  pushBaseImage,
+  runInImage,
+  skopeoInspect,
+} from '../support/image-checks.js';
+import { createPrivateRepository, userWithToken, type QuayClient } from '../support/quay-client.js';
 import { adminPassword, startTestServer } from '../support/server.js';
 import { containersEnv, requireTools, runOk } from '../support/tools.js';
 
 const toolTimeoutMs = 60_000;
+const adminLogin = { username: 'admin', password: adminPassword };
 const adminCreds = `admin:${adminPassword}`;
-const gitEnv = {
-  GIT_AUTHOR_NAME: 'Dev',
-  GIT_AUTHOR_EMAIL: 'dev@example.test',
-  GIT_COMMITTER_NAME: 'Dev',
-  GIT_COMMITTER_EMAIL: 'dev@example.test',
-};
 const base = '/repository/admin/app/trigger';
 
 /** Waits for the trigger's newest build to end; returns its view. */
@@ -45,58 +46,30 @@ test(
     if (!requireTools(t, 'git', 'buildah', 'skopeo', 'busybox')) return;
     const workDir = await mkdtemp(join(tmpdir(), 'slipway-e2e-trigger-'));
     t.after(() => rm(workDir, { recursive: true, force: true }));
-    const savedEnv = { ...process.env };
-    t.after(() => {
-      for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
-      Object.assign(process.env, savedEnv);
-    });
-    Object.assign(process.env, containersEnv(join(workDir, 'server-containers')));
+    t.after(confineProcessContainers(join(workDir, 'server-containers')));
 
     const server = await startTestServer({ config: { outboundAllow: '127.0.0.0/8' } });
     t.after(() => server.close());
     const { client: admin } = await userWithToken(server, 'admin');
 
-    const images = await buildTestImages(join(workDir, 'images'));
-    await runOk(
-      'skopeo',
-      [
-        'copy',
-        '--dest-tls-verify=false',
-        '--dest-creds',
-        adminCreds,
-        `oci:${images.ociLayout}:${TEST_IMAGE_TAG}`,
-        `docker://${server.host}/admin/base:v1`,
-      ],
-      { env: images.env, timeoutMs: toolTimeoutMs },
-    );
+    await pushBaseImage(server.host, adminLogin, 'admin/base:v1', workDir);
 
     // The source: main builds one text, feature another; served over git's smart HTTP protocol.
-    const work = join(workDir, 'work');
-    await mkdir(work);
-    const git = (...args: string[]) => runOk('git', args, { cwd: work, env: { ...process.env, ...gitEnv } });
-    await git('init', '--quiet', '-b', 'main');
     const dockerfile = (text: string) => `FROM ${server.host}/admin/base:v1\nRUN echo ${text} > /built.txt\n`;
-    await writeFile(join(work, 'Dockerfile'), dockerfile('built-from-main'));
-    await git('add', '.');
-    await git('commit', '--quiet', '-m', 'main build');
-    const mainCommit = (await git('rev-parse', 'HEAD')).stdout.trim();
-    await git('checkout', '--quiet', '-b', 'feature');
-    await writeFile(join(work, 'Dockerfile'), dockerfile('built-from-feature'));
-    await git('commit', '--quiet', '-am', 'feature build');
-    const featureCommit = (await git('rev-parse', 'HEAD')).stdout.trim();
-    await git('checkout', '--quiet', 'main');
-    await runOk('git', ['clone', '--quiet', '--bare', work, join(workDir, 'git', 'app.git')]);
+    const work = await createGitRepo(join(workDir, 'work'));
+    const mainCommit = await work.commit({ Dockerfile: dockerfile('built-from-main') }, 'main build');
+    await work.git('checkout', '--quiet', '-b', 'feature');
+    const featureCommit = await work.commit(
+      { Dockerfile: dockerfile('built-from-feature') },
+      'feature build',
+    );
+    await work.git('checkout', '--quiet', 'main');
+    await runOk('git', ['clone', '--quiet', '--bare', work.path, join(workDir, 'git', 'app.git')]);
     const gitServer = await startGitHttpServer(join(workDir, 'git'));
     t.after(() => gitServer.close());
     const sourceUrl = `${gitServer.url}/app.git`;
 
-    const repo = await admin.post('/repository', {
-      namespace: 'admin',
-      repository: 'app',
-      visibility: 'private',
-      description: '',
-    });
-    assert.equal(repo.status, 201, repo.text);
+    await createPrivateRepository(admin, 'admin', 'app');
     const created = await admin.post(`${base}/`, { service: 'custom-git' });
     assert.equal(created.status, 201, created.text);
     const triggerId: string = created.body.id;
@@ -150,22 +123,8 @@ test(
     const shortSha = mainCommit.slice(0, 7);
     for (const tag of ['latest', 'main', `sha-${shortSha}`])
       assert.ok(tags.Tags.includes(tag), `${tag} in ${tags.Tags}`);
-    const inspect = async (tag: string) =>
-      JSON.parse(
-        (
-          await runOk(
-            'skopeo',
-            [
-              'inspect',
-              '--tls-verify=false',
-              '--creds',
-              adminCreds,
-              `docker://${server.host}/admin/app:${tag}`,
-            ],
-            { env: skopeoEnv, timeoutMs: toolTimeoutMs },
-          )
-        ).stdout,
-      ) as { Digest: string };
+    const inspect = (tag: string) =>
+      skopeoInspect(server.host, adminLogin, `admin/app:${tag}`, join(workDir, 'skopeo'));
     const latest = await inspect('latest');
     assert.equal((await inspect(`sha-${shortSha}`)).Digest, latest.Digest);
 
@@ -187,20 +146,14 @@ test(
     );
 
     // The branch's image holds what its Dockerfile wrote.
-    const env = containersEnv(join(workDir, 'pull'));
-    const container = (
-      await runOk(
-        'buildah',
-        ['from', '--quiet', '--tls-verify=false', '--creds', adminCreds, `${server.host}/admin/app:feature`],
-        { env, timeoutMs: toolTimeoutMs },
-      )
-    ).stdout.trim();
-    const ran = await runOk(
-      'buildah',
-      ['run', '--isolation', 'chroot', container, '--', '/bin/busybox', 'cat', '/built.txt'],
-      { env, timeoutMs: toolTimeoutMs },
+    const featureText = await runInImage(
+      server.host,
+      adminLogin,
+      'admin/app:feature',
+      join(workDir, 'pull'),
+      ['/bin/busybox', 'cat', '/built.txt'],
     );
-    assert.equal(ran.stdout.trim(), 'built-from-feature');
+    assert.equal(featureText.trim(), 'built-from-feature');
     const listed = (await admin.get(`${base}/${triggerId}/builds`)).body.builds.map((b: any) => b.id);
     assert.deepEqual(listed, [started.body.id, queued.id]);
   },

@@ -4,21 +4,18 @@
 // publishImageConfig steps with buildah, then skopeo, the referrers API and buildah checking the pushed image.
 // A generic webhook for a later commit then runs that commit's own definition.
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { PROVENANCE_ARTIFACT_TYPE } from '../../src/runs/provenance.js';
 import { createGitRepo } from '../support/git-repo.js';
-import { buildTestImages, TEST_IMAGE_TAG } from '../support/images.js';
+import { checkPushedImage, confineProcessContainers, pushBaseImage } from '../support/image-checks.js';
+import { sendSignedWebhook } from '../support/native-client.js';
 import { rancherUser } from '../support/rancher-client.js';
-import { RegistryClient } from '../support/registry-client.js';
 import { startTestServer } from '../support/server.js';
-import { containersEnv, requireTools, runOk } from '../support/tools.js';
+import { containersEnv, requireTools } from '../support/tools.js';
 
-const toolTimeoutMs = 60_000;
-const creds = 'dev:dev-password-1';
+const devLogin = { username: 'dev', password: 'dev-password-1' };
 const ended = (body: any) => ['Success', 'Fail', 'Abort'].includes(body.status.state);
 
 test(
@@ -27,19 +24,15 @@ test(
   async (t) => {
     if (!requireTools(t, 'git', 'buildah', 'skopeo', 'busybox')) return;
     const workDir = await mkdtemp(join(tmpdir(), 'slipway-e2e-rancher-'));
-    const savedEnv = { ...process.env };
+    const restoreEnv = confineProcessContainers(join(workDir, 'server-containers'));
     // Last in, first out: the scheduler stops and the server closes before buildah's state is removed.
     const cleanups: (() => Promise<unknown>)[] = [
       () => rm(workDir, { recursive: true, force: true, maxRetries: 5 }),
-      async () => {
-        for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
-        Object.assign(process.env, savedEnv);
-      },
+      async () => restoreEnv(),
     ];
     t.after(async () => {
       for (const cleanup of cleanups.reverse()) await cleanup();
     });
-    Object.assign(process.env, containersEnv(join(workDir, 'server-containers')));
 
     // Local paths are clone URLs read as loopback: the outbound policy must allow it.
     const server = await startTestServer({ config: { outboundAllow: '127.0.0.0/8' } });
@@ -48,19 +41,7 @@ test(
     containersEnv(join(workDir, 'server-containers'), { insecureRegistries: [server.host] });
     const { client: dev } = await rancherUser(server, 'dev');
 
-    const images = await buildTestImages(join(workDir, 'images'));
-    await runOk(
-      'skopeo',
-      [
-        'copy',
-        '--dest-tls-verify=false',
-        '--dest-creds',
-        creds,
-        `oci:${images.ociLayout}:${TEST_IMAGE_TAG}`,
-        `docker://${server.host}/dev/base:v1`,
-      ],
-      { env: images.env, timeoutMs: toolTimeoutMs },
-    );
+    await pushBaseImage(server.host, devLogin, 'dev/base:v1', workDir);
     // Script steps pull without the run's credentials.
     await server.services.repositories.setVisibility('dev/base', 'public');
 
@@ -111,53 +92,19 @@ test(
     const publish = await dev.get(`/projects/local:dev/pipelinelogs/${started.body.id}-2-0`);
     assert.match(publish.body.message, /built-by-rancher-pipeline/);
 
-    // skopeo sees dev/app:main, the referrers API its provenance.
-    const inspected = JSON.parse(
-      (
-        await runOk(
-          'skopeo',
-          ['inspect', '--tls-verify=false', '--creds', creds, `docker://${server.host}/dev/app:main`],
-          { env: containersEnv(join(workDir, 'skopeo')), timeoutMs: toolTimeoutMs },
-        )
-      ).stdout,
-    ) as { Digest: string };
-    const registry = new RegistryClient(server.url, { username: 'dev', password: 'dev-password-1' });
-    const referrers = await registry.request('GET', `/v2/dev/app/referrers/${inspected.Digest}`);
-    assert.equal(referrers.status, 200);
-    const provenance = referrers
-      .json<{ manifests: { artifactType?: string }[] }>()
-      .manifests.filter((m) => m.artifactType === PROVENANCE_ARTIFACT_TYPE);
-    assert.equal(provenance.length, 1, JSON.stringify(referrers.json()));
-
-    // The image runs and holds what the Dockerfile wrote.
-    const env = containersEnv(join(workDir, 'pull'));
-    const container = (
-      await runOk(
-        'buildah',
-        ['from', '--quiet', '--tls-verify=false', '--creds', creds, `${server.host}/dev/app:main`],
-        { env, timeoutMs: toolTimeoutMs },
-      )
-    ).stdout.trim();
-    const ran = await runOk(
-      'buildah',
-      ['run', '--isolation', 'chroot', container, '--', '/bin/busybox', 'cat', '/built.txt'],
-      { env, timeoutMs: toolTimeoutMs },
-    );
-    assert.equal(ran.stdout.trim(), 'built-by-rancher-pipeline');
+    // skopeo sees dev/app:main, the referrers API its provenance; it holds what the Dockerfile wrote.
+    const pushed = await checkPushedImage(server, devLogin, 'dev/app:main', workDir);
+    assert.equal(pushed.contents.trim(), 'built-by-rancher-pipeline');
 
     // A later commit changes the file; its push webhook runs the file of that commit, not the first one.
     const second = await repo.commit({ '.rancher-pipeline.yml': definition('second-file') }, 'second');
     const token = (await dev.get(pipeline.links.self)).body.status.webhookToken as string;
-    const payload = JSON.stringify({ event: 'push', branch: 'main', commit: second });
-    const hook = await fetch(`${server.url}/api/slipway/v1/hooks/${pipeline.status.webhookId}`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-slipway-signature': `sha256=${createHmac('sha256', token).update(payload).digest('hex')}`,
-      },
-      body: payload,
+    const hook = await sendSignedWebhook(server, pipeline.status.webhookId, token, {
+      event: 'push',
+      branch: 'main',
+      commit: second,
     });
-    assert.equal(hook.status, 202, await hook.text());
+    assert.equal(hook.status, 202, hook.text);
     const histories = await dev.waitFor(
       `/projects/local:dev/pipelinehistories?pipelineId=${pipeline.id}`,
       (body) => body.data.some((h: any) => h.runNumber === 2 && ended(h)),

@@ -51,12 +51,13 @@ test(
   { timeout: 180_000 },
   async (t) => {
     const dataDir = await mkdtemp(join(tmpdir(), 'slipway-run-crash-'));
-    const marker = `slipway-crash-${randomBytes(6).toString('hex')}`;
+    // A sleep of a unique length: the step processes are found by their command line.
+    const marker = `sleep 299.${randomBytes(4).readUInt32BE()}`;
     const flag = join(dataDir, 'first-attempt-ran');
     let server: ServerProcess | undefined;
     t.after(async () => {
       await server?.stop('SIGKILL');
-      // The killed server's steps lost their parent; nothing else would stop them.
+      // In case the assertion below failed: leave no sleep behind.
       for (const pid of await processesWith(marker)) process.kill(pid, 'SIGKILL');
       await rm(dataDir, { recursive: true, force: true });
     });
@@ -64,10 +65,10 @@ test(
 
     server = await spawnServer({ dataDir, env });
     let api = await signIn(server.url);
-    const hang = `name: hang\nclone: false\njobs:\n  hang:\n    steps:\n      - script: echo started; sleep 300 # ${marker}\n`;
+    const hang = `name: hang\nclone: false\njobs:\n  hang:\n    steps:\n      - script: echo started; ${marker}\n`;
     const retried =
       `name: retried\nclone: false\njobs:\n  work:\n    retries: 1\n    steps:\n` +
-      `      - script: if [ -e ${flag} ]; then echo second attempt; else touch ${flag}; echo first; sleep 300; fi # ${marker}\n`;
+      `      - script: if [ -e ${flag} ]; then echo second attempt; else touch ${flag}; echo first; ${marker}; fi\n`;
     for (const source of [hang, retried]) {
       assert.equal((await api('POST', '/namespaces/admin/pipelines', { source })).status, 201);
     }
@@ -88,6 +89,7 @@ test(
       ),
     );
 
+    assert.ok((await processesWith(marker)).length >= 2, 'both steps sleep');
     await server.stop('SIGKILL');
     server = await spawnServer({ dataDir, env });
     api = await signIn(server.url);
@@ -100,6 +102,8 @@ test(
           : undefined;
       });
     const lost = await ended('hang');
+    // The new server stopped what the dead one left running of both jobs.
+    assert.deepEqual(await processesWith(marker), [], 'no step process of the dead server is left');
     assert.equal(lost.state, 'error');
     assert.equal(lost.jobs[0].reason, 'server restarted during the run');
     assert.equal(lost.jobs[0].steps[0].state, 'error');

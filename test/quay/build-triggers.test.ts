@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { forEachDatabase, postgresAvailable } from '../support/databases.js';
 import { startGitHttpServer } from '../support/git-http.js';
-import { QuayClient, userWithToken } from '../support/quay-client.js';
+import { createPrivateRepository, QuayClient, userWithToken } from '../support/quay-client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { runOk } from '../support/tools.js';
 
@@ -98,13 +98,7 @@ forEachDatabase((database) => {
       ({ client: alice } = await userWithToken(server, 'alice'));
       ({ client: writer } = await userWithToken(server, 'writer'));
       ({ client: outsider } = await userWithToken(server, 'outsider'));
-      const created = await alice.post('/repository', {
-        namespace: 'alice',
-        repository: 'app',
-        visibility: 'private',
-        description: '',
-      });
-      assert.equal(created.status, 201, created.text);
+      await createPrivateRepository(alice, 'alice', 'app');
       assert.equal(
         (await alice.put('/repository/alice/app/permissions/user/writer', { role: 'write' })).status,
         200,
@@ -424,12 +418,7 @@ forEachDatabase((database) => {
       );
       assert.equal((await alice.get('/repository/alice/nothere/trigger/')).status, 404);
       // Another repository's trigger id is not found in this one.
-      await alice.post('/repository', {
-        namespace: 'alice',
-        repository: 'other',
-        visibility: 'private',
-        description: '',
-      });
+      await createPrivateRepository(alice, 'alice', 'other');
       assert.equal((await alice.get(`/repository/alice/other/trigger/${trigger.id}`)).status, 404);
 
       // Quay's custom-git setup page: admins get a new inactive trigger.

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { forEachDatabase, postgresAvailable } from '../support/databases.js';
-import { QuayClient, userWithToken } from '../support/quay-client.js';
+import { createPrivateRepository, QuayClient, userWithToken } from '../support/quay-client.js';
 import { startHttpReceiver } from '../support/receivers.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -90,13 +90,7 @@ forEachDatabase((database) => {
       carol = (await userWithToken(server, 'carol')).client;
       outsider = (await userWithToken(server, 'outsider')).client;
       anonymous = new QuayClient(server.url);
-      const repo = await alice.post('/repository', {
-        namespace: 'alice',
-        repository: 'app',
-        visibility: 'private',
-        description: '',
-      });
-      assert.equal(repo.status, 201, repo.text);
+      await createPrivateRepository(alice, 'alice', 'app');
       for (const [who, role] of [
         ['bob', 'read'],
         ['carol', 'write'],
@@ -220,13 +214,7 @@ forEachDatabase((database) => {
     test('archive_url to a loopback address without SLIPWAY_OUTBOUND_ALLOW is 400 naming archive_url', async (t) => {
       if (skip) return t.skip('PostgreSQL is not available');
       const admin = (await userWithToken(strict, 'admin')).client;
-      const repo = await admin.post('/repository', {
-        namespace: 'admin',
-        repository: 'app',
-        visibility: 'private',
-        description: '',
-      });
-      assert.equal(repo.status, 201, repo.text);
+      await createPrivateRepository(admin, 'admin', 'app');
       for (const archive_url of [
         `${files.url}/context.tar.gz`,
         'http://localhost:8080/context.tar.gz',

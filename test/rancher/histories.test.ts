@@ -11,10 +11,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { processAlive } from '../contracts/executor.contract.js';
 import { createGitRepo, type GitRepo } from '../support/git-repo.js';
-import { buildTestImages, TEST_IMAGE_TAG } from '../support/images.js';
+import { confineProcessContainers, pushBaseImage } from '../support/image-checks.js';
 import { RancherClient, rancherUser } from '../support/rancher-client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { containersEnv, findOnPath, runOk } from '../support/tools.js';
+import { findOnPath } from '../support/tools.js';
 
 const tools = ['git', 'buildah', 'skopeo', 'busybox'];
 const missing = tools.filter((t) => findOnPath(t) === undefined);
@@ -32,30 +32,18 @@ describe(
     let dev: RancherClient;
     let devToken: string;
     let image: string;
-    const savedEnv = { ...process.env };
+    let restoreEnv: (() => void) | undefined;
 
     before(async () => {
       workDir = await mkdtemp(join(tmpdir(), 'slipway-rancher-runs-'));
       // The server's image steps use this process's environment: confine buildah to workDir.
-      Object.assign(process.env, containersEnv(join(workDir, 'server-containers')));
+      restoreEnv = confineProcessContainers(join(workDir, 'server-containers'));
       server = await startTestServer({ config: { outboundAllow: '127.0.0.0/8' } });
       const user = await rancherUser(server, 'dev');
       dev = user.client;
       devToken = user.token;
-      const images = await buildTestImages(join(workDir, 'images'));
-      image = `${server.host}/dev/base:v1`;
-      await runOk(
-        'skopeo',
-        [
-          'copy',
-          '--dest-tls-verify=false',
-          '--dest-creds',
-          'dev:dev-password-1',
-          `oci:${images.ociLayout}:${TEST_IMAGE_TAG}`,
-          `docker://${image}`,
-        ],
-        { env: images.env, timeoutMs: 60_000 },
-      );
+      const devLogin = { username: 'dev', password: 'dev-password-1' };
+      image = await pushBaseImage(server.host, devLogin, 'dev/base:v1', workDir);
       // dev/base stays private: script steps pull it with a token of the run, issued to dev.
       repo = await createGitRepo(join(workDir, 'repo'), { 'README.md': 'app\n' });
       await server.services.runScheduler.start();
@@ -63,8 +51,7 @@ describe(
     after(async () => {
       await server?.services.runScheduler.stop();
       await server?.close();
-      for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
-      Object.assign(process.env, savedEnv);
+      restoreEnv?.();
       await rm(workDir, { recursive: true, force: true });
     });
 

@@ -4,7 +4,6 @@
 // resolution, the read of `.rancher-pipeline.yml` and the runs' checkouts authenticate with; without them
 // creation or the run fails and says why.
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +13,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { forEachDatabase, postgresAvailable } from '../support/databases.js';
 import { startGitHttpServer, type GitHttpServer } from '../support/git-http.js';
 import { createGitRepo } from '../support/git-repo.js';
+import { nativeApi, sendSignedWebhook } from '../support/native-client.js';
 import { RancherClient, rancherUser } from '../support/rancher-client.js';
 import { adminPassword, startTestServer, type TestServer } from '../support/server.js';
 import { requireTools, runOk } from '../support/tools.js';
@@ -160,22 +160,14 @@ forEachDatabase((database) => {
       // A push naming another repository (a public copy on another server) is cloned without the token.
       const other = await startGitHttpServer(join(workDir, 'repos'));
       try {
-        const payload = JSON.stringify({
+        const { webhookId, webhookToken } = updated.body.status;
+        const hook = await sendSignedWebhook(server, webhookId, webhookToken, {
           event: 'push',
           branch: 'main',
           commit,
           repo_url: `${other.url}/app.git`,
         });
-        const secret = updated.body.status.webhookToken as string;
-        const hook = await fetch(`${server.url}/api/slipway/v1/hooks/${updated.body.status.webhookId}`, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'x-slipway-signature': `sha256=${createHmac('sha256', secret).update(payload).digest('hex')}`,
-          },
-          body: payload,
-        });
-        assert.ok(hook.status < 300, await hook.text());
+        assert.ok(hook.status < 300, hook.text);
         const histories = `/projects/local:dev/pipelinehistories?pipelineId=${created.body.id}`;
         const list = await dev.waitFor(
           histories,
@@ -203,14 +195,13 @@ forEachDatabase((database) => {
       assert.match(manual.body.message, /git ls-remote failed: .*Authentication failed/);
 
       // A push names its commit: the run starts, and its checkout fails with git's reason.
-      const payload = JSON.stringify({ event: 'push', branch: 'main', commit });
-      const signature = `sha256=${createHmac('sha256', created.body.status.webhookToken).update(payload).digest('hex')}`;
-      const hook = await fetch(`${server.url}/api/slipway/v1/hooks/${created.body.status.webhookId}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-slipway-signature': signature },
-        body: payload,
+      const { webhookId, webhookToken } = created.body.status;
+      const hook = await sendSignedWebhook(server, webhookId, webhookToken, {
+        event: 'push',
+        branch: 'main',
+        commit,
       });
-      assert.ok(hook.status < 300, await hook.text());
+      assert.ok(hook.status < 300, hook.text);
       const histories = `/projects/local:dev/pipelinehistories?pipelineId=${created.body.id}`;
       const list = await dev.waitFor(histories, (body: any) => body.data.length === 1 && ended(body.data[0]));
       const run = list.data[0];
@@ -247,12 +238,11 @@ forEachDatabase((database) => {
       assert.equal(missing.body.fieldName, 'sourceCodeCredentialName');
       assert.match(missing.body.message, /no git credential named "nope" in project local:dev/);
 
-      const put = await fetch(`${server.url}/api/slipway/v1/namespaces/dev/git-credentials/deploy-token`, {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${devToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ kind: 'token', secret: TOKEN }),
+      const put = await nativeApi(server, devToken)('PUT', '/namespaces/dev/git-credentials/deploy-token', {
+        kind: 'token',
+        secret: TOKEN,
       });
-      assert.equal(put.status, 200, await put.text());
+      assert.equal(put.status, 200, put.text);
       const created = await dev.post('/projects/local:dev/pipelines', {
         displayName: 'code-private',
         repositoryUrl: repoUrl,

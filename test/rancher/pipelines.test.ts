@@ -1,7 +1,6 @@
 // Rancher's /v3 pipelines on both databases: authentication, CRUD of tech-preview specs and of pipelines as
 // code, validation errors, authorization (private projects are missing; readers may not write), actions.
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { anonymous } from '../../src/identity/index.js';
 import { forEachDatabase, postgresAvailable } from '../support/databases.js';
 import { createGitRepo, type GitRepo } from '../support/git-repo.js';
+import { sendSignedWebhook } from '../support/native-client.js';
 import { RancherClient, rancherUser } from '../support/rancher-client.js';
 import { adminPassword, startTestServer, type TestServer } from '../support/server.js';
 import { requireTools } from '../support/tools.js';
@@ -358,20 +358,13 @@ forEachDatabase((database) => {
       assert.equal(run.body.code, 'InvalidState');
 
       // The generic webhook, signed with its secret: the event is ignored while the pipeline is inactive.
-      const payload = JSON.stringify({
+      const hook = await sendSignedWebhook(server, off.body.status.webhookId, off.body.status.webhookToken, {
         event: 'push',
         branch: 'main',
         commit: await repo.git('rev-parse', 'HEAD'),
       });
-      const signature = `sha256=${createHmac('sha256', off.body.status.webhookToken).update(payload).digest('hex')}`;
-      const hook = await fetch(`${server.url}/api/slipway/v1/hooks/${off.body.status.webhookId}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-slipway-signature': signature },
-        body: payload,
-      });
-      const hookAnswer = await hook.text();
-      assert.ok(hook.status < 300, hookAnswer);
-      assert.match(hookAnswer, /inactive/);
+      assert.ok(hook.status < 300, hook.text);
+      assert.match(hook.text, /inactive/);
       assert.equal(
         (await dev.get(`/projects/local:dev/pipelinehistories?pipelineId=${created.body.id}`)).body.data
           .length,
@@ -431,20 +424,14 @@ forEachDatabase((database) => {
       assert.match(exported.text, /echo from-file/);
 
       // Pull request events are not among the pipeline's webhook events: the hook answers, nothing runs.
-      const payload = JSON.stringify({
+      const { webhookId, webhookToken } = created.body.status;
+      const hook = await sendSignedWebhook(server, webhookId, webhookToken, {
         event: 'pull_request',
         branch: 'main',
         commit: await code.git('rev-parse', 'HEAD'),
       });
-      const signature = `sha256=${createHmac('sha256', created.body.status.webhookToken).update(payload).digest('hex')}`;
-      const hook = await fetch(`${server.url}/api/slipway/v1/hooks/${created.body.status.webhookId}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-slipway-signature': signature },
-        body: payload,
-      });
-      const hookAnswer = await hook.text();
-      assert.ok(hook.status < 300, hookAnswer);
-      assert.match(hookAnswer, /pull_request/);
+      assert.ok(hook.status < 300, hook.text);
+      assert.match(hook.text, /pull_request/);
       const histories = await dev.get(`/projects/local:dev/pipelinehistories?pipelineId=${created.body.id}`);
       assert.equal(histories.body.data.length, 0);
 

@@ -2,7 +2,7 @@
 // building from a base image made of Debian's busybox-static and pushed to that server, the build-image and
 // push-image step runners called directly, skopeo and buildah checking what was pushed.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
@@ -11,7 +11,6 @@ import type { LogChunk } from '../../src/runs/executor.js';
 import type { BuildImageStep, PushImageStep } from '../../src/runs/model.js';
 import {
   IN_TOTO_PAYLOAD_TYPE,
-  PROVENANCE_ARTIFACT_TYPE,
   ProvenancePublisher,
   SLIPWAY_BUILD_TYPE,
   verifyEnvelope,
@@ -20,16 +19,15 @@ import {
 import type { StepContext } from '../../src/runs/step-runner.js';
 import { ImageSteps } from '../../src/runs/steps/image-steps.js';
 import { processAlive } from '../contracts/executor.contract.js';
-import { buildTestImages, TEST_IMAGE_TAG } from '../support/images.js';
+import { createGitRepo } from '../support/git-repo.js';
+import { assertOneProvenance, pushBaseImage, runInImage, skopeoInspect } from '../support/image-checks.js';
 import { RegistryClient } from '../support/registry-client.js';
 import { adminPassword, startTestServer, type TestServer } from '../support/server.js';
 import { processesWith } from '../support/process.js';
 import { containersEnv, requireTools, run, runOk } from '../support/tools.js';
 
 const tools = ['buildah', 'skopeo', 'busybox', 'git'];
-const toolTimeoutMs = 60_000;
 const admin = { username: 'admin', password: adminPassword };
-const adminCreds = `admin:${adminPassword}`;
 
 interface Descriptor {
   mediaType: string;
@@ -68,21 +66,7 @@ describe('build-image and push-image steps', { concurrency: false }, () => {
 
   /** The busybox base image, pushed once to admin/base:v1. */
   const pushBase = (): Promise<void> =>
-    (baseReady ??= (async () => {
-      const images = await buildTestImages(join(workDir, 'images'));
-      await runOk(
-        'skopeo',
-        [
-          'copy',
-          '--dest-tls-verify=false',
-          '--dest-creds',
-          adminCreds,
-          `oci:${images.ociLayout}:${TEST_IMAGE_TAG}`,
-          `docker://${server.host}/admin/base:v1`,
-        ],
-        { env: images.env, timeoutMs: toolTimeoutMs },
-      );
-    })());
+    (baseReady ??= pushBaseImage(server.host, admin, 'admin/base:v1', workDir).then(() => undefined));
 
   /** Image steps with their own buildah storage, as one machine of Slipway has. */
   const imageSteps = (): ImageSteps => {
@@ -106,16 +90,9 @@ describe('build-image and push-image steps', { concurrency: false }, () => {
 
   /** A git repository with a Dockerfile as the run's workspace; returns it and its commit. */
   const workspaceWith = async (dockerfile: string): Promise<{ workspace: string; commit: string }> => {
-    const workspace = newDir('workspace');
-    await mkdir(workspace, { recursive: true });
-    await writeFile(join(workspace, 'Dockerfile'), dockerfile);
-    const git = (...args: string[]) =>
-      runOk('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: workspace });
-    await git('init', '--quiet', '--initial-branch=main');
-    await git('add', 'Dockerfile');
-    await git('commit', '--quiet', '-m', 'dockerfile');
-    const commit = (await git('rev-parse', 'HEAD')).stdout.trim();
-    return { workspace, commit };
+    const repo = await createGitRepo(newDir('workspace'));
+    const commit = await repo.commit({ Dockerfile: dockerfile }, 'dockerfile');
+    return { workspace: repo.path, commit };
   };
 
   interface Call {
@@ -199,36 +176,16 @@ describe('build-image and push-image steps', { concurrency: false }, () => {
     assert.match(push.log(), /provenance sha256:[0-9a-f]{64} pushed as a referrer of admin\/web@/);
 
     // skopeo sees the image under both tags.
-    const inspect = async (tag: string) =>
-      JSON.parse(
-        (
-          await runOk(
-            'skopeo',
-            [
-              'inspect',
-              '--tls-verify=false',
-              '--creds',
-              adminCreds,
-              `docker://${server.host}/admin/web:${tag}`,
-            ],
-            { env: containersEnv(newDir('skopeo')), timeoutMs: toolTimeoutMs },
-          )
-        ).stdout,
-      ) as { Digest: string; Layers: string[] };
+    const inspect = (tag: string) => skopeoInspect(server.host, admin, `admin/web:${tag}`, newDir('skopeo'));
     const v1 = await inspect('v1');
     assert.equal((await inspect('latest')).Digest, v1.Digest);
     assert.equal(v1.Layers.length, 5, 'three base layers and two of the Dockerfile');
 
     // The referrers API lists the provenance artifact.
-    const referrers = await client.request('GET', `/v2/admin/web/referrers/${v1.Digest}`);
-    assert.equal(referrers.status, 200);
-    const found = referrers
-      .json<{ manifests: Descriptor[] }>()
-      .manifests.filter((m) => m.artifactType === PROVENANCE_ARTIFACT_TYPE);
-    assert.equal(found.length, 1, JSON.stringify(referrers.json()));
+    const provenance = await assertOneProvenance(client, 'admin/web', v1.Digest);
 
     // Its layer is a DSSE envelope signed with the server's key, naming the image and the commit.
-    const artifact = await manifestOf('admin/web', found[0]!.digest);
+    const artifact = await manifestOf('admin/web', provenance.digest);
     const envelopeBlob = await client.request(
       'GET',
       `/v2/admin/web/blobs/${artifact.manifest.layers[0]!.digest}`,
@@ -260,24 +217,12 @@ describe('build-image and push-image steps', { concurrency: false }, () => {
     assert.throws(() => verifyEnvelope(forged, server.services.tokens.signingKey.publicJwk), /no signature/);
 
     // buildah runs the pushed image from a fresh storage.
-    const env = containersEnv(newDir('pull'));
-    const container = (
-      await runOk(
-        'buildah',
-        ['from', '--quiet', '--tls-verify=false', '--creds', adminCreds, `${server.host}/admin/web:v1`],
-        { env, timeoutMs: toolTimeoutMs },
-      )
-    ).stdout.trim();
-    const ran = await runOk(
-      'buildah',
-      ['run', '--isolation', 'chroot', container, '--', '/bin/busybox', 'cat', '/built.txt'],
-      {
-        env,
-        timeoutMs: toolTimeoutMs,
-      },
-    );
-    assert.equal(ran.stdout, 'built\n');
-    await run('buildah', ['rm', container], { env });
+    const ran = await runInImage(server.host, admin, 'admin/web:v1', newDir('pull'), [
+      '/bin/busybox',
+      'cat',
+      '/built.txt',
+    ]);
+    assert.equal(ran, 'built\n');
 
     // A rebuild with one changed layer, on another machine (an empty storage), reuses the registry cache.
     const changed = await workspaceWith(dockerfile.replace('echo one', 'echo two'));

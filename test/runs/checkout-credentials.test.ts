@@ -6,41 +6,25 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { anonymous } from '../../src/identity/index.js';
 import { OutboundPolicy } from '../../src/platform/outbound.js';
 import type { GitCredential } from '../../src/runs/credentials/index.js';
-import type { LogChunk } from '../../src/runs/executor.js';
 import type { RunDetail } from '../../src/runs/index.js';
 import type { CheckoutStep } from '../../src/runs/model.js';
-import type { StepContext } from '../../src/runs/step-runner.js';
 import { parseSlipwayPipeline } from '../../src/runs/definition/slipway-yaml.js';
 import { checkoutStepRunner } from '../../src/runs/steps/checkout.step.js';
 import { checkCloneUrl, parseCloneUrl } from '../../src/runs/git/index.js';
 import { forEachDatabase } from '../support/databases.js';
 import { startGitHttpServer, type GitHttpServer } from '../support/git-http.js';
+import { createGitRepo } from '../support/git-repo.js';
+import { fetchStepLog, nativeApi } from '../support/native-client.js';
 import { userWithToken } from '../support/quay-client.js';
+import { waitForRunEnd } from '../support/runs.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { directStepContext } from '../support/step-context.js';
 import { findOnPath, runOk } from '../support/tools.js';
 
 const TOKEN = 'gitea-token-5f2c9a';
 const USER = 'x-access-token';
-const gitEnv = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'T',
-  GIT_AUTHOR_EMAIL: 't@example.test',
-  GIT_COMMITTER_NAME: 'T',
-  GIT_COMMITTER_EMAIL: 't@example.test',
-};
-
-async function finished(server: TestServer, runId: string): Promise<RunDetail> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const run = await server.services.runs.getRun(runId);
-    if (['success', 'failed', 'error', 'cancelled', 'timed_out', 'skipped'].includes(run.state)) return run;
-    if (Date.now() > deadline) throw new Error(`run did not end: ${JSON.stringify(run)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('Slipway YAML: credentials on a checkout step and on clone', () => {
   const parsed = parseSlipwayPipeline(
@@ -73,15 +57,9 @@ describe('checkout credentials', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'slipway-checkout-creds-'));
     repo = join(dir, 'repos', 'app.git');
-    const work = join(dir, 'work');
-    await mkdir(work, { recursive: true });
-    const run = (cwd: string, ...args: string[]) => runOk('git', args, { cwd, env: gitEnv });
-    await run(work, 'init', '--quiet', '-b', 'main');
-    await writeFile(join(work, 'README'), 'private code\n');
-    await run(work, 'add', '.');
-    await run(work, 'commit', '--quiet', '-m', 'first');
-    commit = (await run(work, 'rev-parse', 'HEAD')).stdout.trim();
-    await run(dir, 'clone', '--quiet', '--bare', work, repo);
+    const work = await createGitRepo(join(dir, 'work'), { README: 'private code\n' });
+    commit = await work.git('rev-parse', 'HEAD');
+    await runOk('git', ['clone', '--quiet', '--bare', work.path, repo], { cwd: dir });
     git = await startGitHttpServer(join(dir, 'repos'), { auth: { username: USER, password: TOKEN } });
   });
   after(async () => {
@@ -99,12 +77,9 @@ describe('checkout credentials', () => {
         await server.services.runScheduler.start();
         const alice = await userWithToken(server, 'alice');
         token = alice.token;
+        const api = nativeApi(server, token);
         const put = (name: string, body: unknown) =>
-          fetch(`${server.url}/api/slipway/v1/namespaces/alice/git-credentials/${name}`, {
-            method: 'PUT',
-            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-            body: JSON.stringify(body),
-          });
+          api('PUT', `/namespaces/alice/git-credentials/${name}`, body);
         assert.equal((await put('gitea', { kind: 'token', secret: TOKEN })).status, 200);
         assert.equal((await put('stale', { kind: 'token', secret: 'expired-token-000' })).status, 200);
         assert.equal((await put('basic', { kind: 'basic', username: USER, secret: TOKEN })).status, 200);
@@ -135,14 +110,12 @@ describe('checkout credentials', () => {
           kind: 'manual',
           context: { event: 'manual', commit, repoUrl: `${git.url}/app.git`, branch: 'main' },
         });
-        const run = await finished(server, started.id);
+        const run = await waitForRunEnd(server, started.id);
         let log = '';
         for (const job of run.jobs) {
           for (const step of job.steps) {
-            const res = await fetch(`${server.url}/api/slipway/v1/logs/${step.id}`, {
-              headers: { authorization: `Bearer ${token}` },
-            });
-            if (res.status === 200) log += await res.text();
+            const res = await fetchStepLog(server, token, step.id);
+            if (res.status === 200) log += res.text;
           }
         }
         return { run, log };
@@ -198,25 +171,11 @@ describe('checkout credentials', () => {
     ) {
       const workspace = join(dir, `ws-${++workspaces}`);
       await mkdir(workspace);
-      const chunks: LogChunk[] = [];
-      const ctx: StepContext = {
-        runId: 'run1',
-        jobId: 'job1',
-        stepId: 'step1',
+      const { ctx, log } = directStepContext(
         workspace,
-        env: {},
-        variables: {},
-        signal: new AbortController().signal,
-        timeoutMs: 30_000,
-        sink: (chunk) => chunks.push(chunk),
-        registryHost: '127.0.0.1:5000',
-        pipeline: { id: 'p1', name: 'p', namespace: 'acme' },
-        run: { number: 1 },
-        job: { name: 'j' },
-        step: { index: 0, name: 'checkout' },
-        trigger: { event: 'push', commit, repoUrl, branch: 'main' },
-        actor: anonymous,
-      };
+        { commit, repoUrl },
+        { timeoutMs: 30_000, pipeline: { id: 'p1', name: 'p', namespace: 'acme' } },
+      );
       const tempDir = join(dir, 'tmp');
       await mkdir(tempDir, { recursive: true });
       const runner = checkoutStepRunner({
@@ -227,8 +186,7 @@ describe('checkout credentials', () => {
           Promise.resolve(namespace === 'acme' && name === 'cred' ? options.credential : undefined),
       });
       const result = await runner({ kind: 'checkout', name: 'checkout', ...step }, ctx);
-      const log = Buffer.concat(chunks.map((chunk) => chunk.data)).toString('utf8');
-      return { result, workspace, log, tempDir };
+      return { result, workspace, log: log(), tempDir };
     }
 
     test('a policy without loopback refuses 127.0.0.1 and local paths, naming the URL redacted', async () => {

@@ -1,25 +1,16 @@
 // The checkout step with real git: a local repository with two commits, checked out by sha into a fresh
 // workspace, shallow and full, from a file:// URL and a plain path, and a server that refuses fetching by sha.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { anonymous } from '../../src/identity/index.js';
-import type { LogChunk } from '../../src/runs/executor.js';
 import type { CheckoutStep } from '../../src/runs/model.js';
-import type { StepContext } from '../../src/runs/step-runner.js';
 import { redactUrl } from '../../src/runs/git/index.js';
 import { checkoutStepRunner } from '../../src/runs/steps/checkout.step.js';
+import { createGitRepo } from '../support/git-repo.js';
+import { directStepContext } from '../support/step-context.js';
 import { requireTools, runOk } from '../support/tools.js';
-
-const gitEnv = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'T',
-  GIT_AUTHOR_EMAIL: 't@example.test',
-  GIT_COMMITTER_NAME: 'T',
-  GIT_COMMITTER_EMAIL: 't@example.test',
-};
 
 describe('checkout step', () => {
   let dir: string;
@@ -30,17 +21,10 @@ describe('checkout step', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'slipway-checkout-'));
-    repo = join(dir, 'repo');
-    await mkdir(repo);
-    const git = (...args: string[]) => runOk('git', args, { cwd: repo, env: gitEnv });
-    await git('init', '--quiet', '-b', 'main');
-    await writeFile(join(repo, 'file.txt'), 'first\n');
-    await git('add', '.');
-    await git('commit', '--quiet', '-m', 'first');
-    first = (await git('rev-parse', 'HEAD')).stdout.trim();
-    await writeFile(join(repo, 'file.txt'), 'second\n');
-    await git('commit', '--quiet', '-am', 'second');
-    second = (await git('rev-parse', 'HEAD')).stdout.trim();
+    const git = await createGitRepo(join(dir, 'repo'));
+    repo = git.path;
+    first = await git.commit({ 'file.txt': 'first\n' }, 'first');
+    second = await git.commit({ 'file.txt': 'second\n' }, 'second');
   });
   after(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -55,31 +39,12 @@ describe('checkout step', () => {
   ) {
     const workspace = join(dir, `ws-${++workspaces}`);
     await mkdir(workspace);
-    const chunks: LogChunk[] = [];
-    const ctx: StepContext = {
-      runId: 'run1',
-      jobId: 'job1',
-      stepId: 'step1',
-      workspace,
-      env: {},
-      variables: {},
-      signal,
-      timeoutMs: 60_000,
-      sink: (chunk) => chunks.push(chunk),
-      registryHost: '127.0.0.1:5000',
-      pipeline: { id: 'p1', name: 'p', namespace: 'admin' },
-      run: { number: 1 },
-      job: { name: 'j' },
-      step: { index: 0, name: 'checkout' },
-      trigger: { event: 'push', commit, repoUrl, branch: 'main' },
-      actor: anonymous,
-    };
+    const { ctx, log } = directStepContext(workspace, { commit, repoUrl }, { signal });
     const result = await checkoutStepRunner({ baseEnv })(
       { kind: 'checkout', name: 'checkout', ...step },
       ctx,
     );
-    const log = Buffer.concat(chunks.map((chunk) => chunk.data)).toString('utf8');
-    return { result, workspace, log };
+    return { result, workspace, log: log() };
   }
 
   test('checks out the first commit, not the branch head', async (t) => {

@@ -6,68 +6,40 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RunDetail } from '../../src/runs/index.js';
 import { maskingSink } from '../../src/runs/credentials/log-masking.js';
 import type { LogChunk } from '../../src/runs/executor.js';
 import { forEachDatabase } from '../support/databases.js';
 import { buildTestImages } from '../support/images.js';
 import { userWithToken } from '../support/quay-client.js';
+import { createGitRepo } from '../support/git-repo.js';
+import { confineProcessContainers, overrideProcessEnv } from '../support/image-checks.js';
+import { fetchStepLog, nativeApi, type NativeApi } from '../support/native-client.js';
+import { waitForRunEnd } from '../support/runs.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { startDockerRegistry, upstreamUser } from '../support/docker-registry.js';
-import { containersEnv, findOnPath, requireTools, runOk } from '../support/tools.js';
+import { findOnPath, requireTools, runOk } from '../support/tools.js';
 
 const SECRET_VALUE = 's3cr3t-value-42';
 
-/** Calls Slipway's native API, with a Bearer token when given one. */
-function native(server: TestServer, token?: string) {
-  return async (method: string, path: string, body?: unknown) => {
-    const headers: Record<string, string> = {};
-    if (token) headers.authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${server.url}/api/slipway/v1${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, text, body: text ? JSON.parse(text) : undefined };
-  };
+/** A git repository at `path` holding a README and `files` in one commit. */
+async function gitRepository(path: string, files: Record<string, string> = {}) {
+  const repo = await createGitRepo(path);
+  return { path, commit: await repo.commit({ README: 'hello\n', ...files }, 'first') };
 }
 
-async function finished(server: TestServer, runId: string): Promise<RunDetail> {
-  const deadline = Date.now() + 45_000;
-  for (;;) {
-    const run = await server.services.runs.getRun(runId);
-    if (['success', 'failed', 'error', 'cancelled', 'timed_out', 'skipped'].includes(run.state)) return run;
-    if (Date.now() > deadline) throw new Error(`run did not end: ${JSON.stringify(run)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function gitRepository(
-  path: string,
-  files: Record<string, string> = {},
-): Promise<{ path: string; commit: string }> {
-  const git = (...args: string[]) =>
-    execFileSync('git', ['-C', path, ...args], {
-      env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: path, GIT_AUTHOR_DATE: '2020-01-01T00:00:00Z' },
-    })
-      .toString()
-      .trim();
-  execFileSync('git', ['init', '--quiet', '-b', 'main', path]);
-  await writeFile(join(path, 'README'), 'hello\n');
-  for (const [name, content] of Object.entries(files)) await writeFile(join(path, name), content);
-  git('add', '.');
-  git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '--quiet', '-m', 'first');
-  return { path, commit: git('rev-parse', 'HEAD') };
+/** Starts a manual run of the pipeline on `source` (branch main) and waits for it to end. */
+async function runManually(server: TestServer, pipelineId: string, source: { path: string; commit: string }) {
+  const run = await server.services.runs.startRun(pipelineId, {
+    kind: 'manual',
+    context: { event: 'manual', commit: source.commit, repoUrl: source.path, branch: 'main' },
+  });
+  return waitForRunEnd(server, run.id, 45_000);
 }
 
 async function stepLog(server: TestServer, token: string, stepId: string): Promise<string> {
-  const res = await fetch(`${server.url}/api/slipway/v1/logs/${stepId}`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  assert.equal(res.status, 200);
-  return res.text();
+  const log = await fetchStepLog(server, token, stepId);
+  assert.equal(log.status, 200);
+  return log.text;
 }
 
 test('masking: secrets split across chunks are masked, short ones are not, output order is kept', () => {
@@ -88,10 +60,10 @@ test('masking: secrets split across chunks are masked, short ones are not, outpu
 forEachDatabase((database) => {
   describe(`run secrets and credentials (${database})`, () => {
     let server: TestServer;
-    let alice: ReturnType<typeof native>;
+    let alice: NativeApi;
     let aliceToken: string;
-    let bob: ReturnType<typeof native>;
-    let carol: ReturnType<typeof native>;
+    let bob: NativeApi;
+    let carol: NativeApi;
     let repo: { path: string; commit: string };
 
     before(async () => {
@@ -103,9 +75,9 @@ forEachDatabase((database) => {
       const b = await userWithToken(server, 'bob');
       const c = await userWithToken(server, 'carol');
       aliceToken = a.token;
-      alice = native(server, a.token);
-      bob = native(server, b.token);
-      carol = native(server, c.token);
+      alice = nativeApi(server, a.token);
+      bob = nativeApi(server, b.token);
+      carol = nativeApi(server, c.token);
       // acme: alice is its admin, bob a plain member (reads it, does not administer it); carol is a stranger.
       const org = await a.client.post('/organization/', { name: 'acme', email: 'acme@example.com' });
       assert.equal(org.status, 201, org.text);
@@ -263,7 +235,7 @@ forEachDatabase((database) => {
         '/namespaces/acme/registry-credentials',
       ]) {
         assert.equal((await bob('GET', path)).status, 403, path);
-        assert.equal((await native(server)('GET', path)).status, 401, path);
+        assert.equal((await nativeApi(server)('GET', path)).status, 401, path);
         const hidden = await carol('GET', path);
         const missing = await carol('GET', path.replace('acme', 'no-such-namespace'));
         assert.equal(hidden.status, 404, path);
@@ -278,7 +250,7 @@ forEachDatabase((database) => {
       assert.equal((await bob('POST', '/namespaces/acme/git-credentials/deploy/ssh-key')).status, 403);
       assert.equal((await carol('DELETE', '/namespaces/acme/secrets/db')).status, 404);
       assert.equal(
-        (await native(server)('PUT', '/namespaces/acme/secrets/db', { data: { a: 'b' } })).status,
+        (await nativeApi(server)('PUT', '/namespaces/acme/secrets/db', { data: { a: 'b' } })).status,
         401,
       );
       // Another namespace's secret is not reachable through one's own namespace.
@@ -313,11 +285,7 @@ forEachDatabase((database) => {
           `          test "\${DB_PASSWORD:-}" = "${SECRET_VALUE}"`,
         ].join('\n'),
       });
-      const manual = await server.services.runs.startRun(pipeline.id, {
-        kind: 'manual',
-        context: { event: 'manual', commit: repo.commit, repoUrl: repo.path, branch: 'main' },
-      });
-      const done = await finished(server, manual.id);
+      const done = await runManually(server, pipeline.id, repo);
       assert.equal(done.state, 'success', JSON.stringify(done));
       const log = await stepLog(server, aliceToken, done.jobs[0]!.steps[0]!.id);
       assert.equal(log, 'seen=[***]\n');
@@ -333,7 +301,7 @@ forEachDatabase((database) => {
           ref: 'refs/pull/1/head',
         },
       });
-      const prDone = await finished(server, pr.id);
+      const prDone = await waitForRunEnd(server, pr.id, 45_000);
       assert.equal(prDone.state, 'failed', JSON.stringify(prDone));
       assert.equal(await stepLog(server, aliceToken, prDone.jobs[0]!.steps[0]!.id), 'seen=[]\n');
     });
@@ -351,11 +319,7 @@ forEachDatabase((database) => {
           '      - script: echo never',
         ].join('\n'),
       });
-      const run = await server.services.runs.startRun(pipeline.id, {
-        kind: 'manual',
-        context: { event: 'manual', commit: repo.commit, repoUrl: repo.path, branch: 'main' },
-      });
-      const done = await finished(server, run.id);
+      const done = await runManually(server, pipeline.id, repo);
       assert.equal(done.state, 'error');
       assert.match(done.jobs[0]!.reason ?? '', /secret "nope" has no key "token" in namespace acme/);
     });
@@ -364,12 +328,7 @@ forEachDatabase((database) => {
       if (!requireTools(t, 'buildah', 'busybox')) return;
       const images = await buildTestImages(join(tmpdir(), 'slipway-test-images'));
       // The server's container steps use this process's environment: point buildah at the test images' storage.
-      const savedEnv = { ...process.env };
-      t.after(() => {
-        for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
-        Object.assign(process.env, savedEnv);
-      });
-      Object.assign(process.env, images.env);
+      t.after(overrideProcessEnv(images.env));
       const pipeline = await server.services.runs.createPipeline({
         namespace: 'acme',
         name: 'rancher-secret',
@@ -389,11 +348,7 @@ forEachDatabase((database) => {
           '      targetKey: DB_PASSWORD',
         ].join('\n'),
       });
-      const run = await server.services.runs.startRun(pipeline.id, {
-        kind: 'manual',
-        context: { event: 'manual', commit: repo.commit, repoUrl: repo.path, branch: 'main' },
-      });
-      const done = await finished(server, run.id);
+      const done = await runManually(server, pipeline.id, repo);
       const job = done.jobs.find((j) => j.stage === 'use');
       assert.ok(job, JSON.stringify(done));
       assert.equal(job.state, 'success', JSON.stringify(done));
@@ -409,12 +364,7 @@ forEachDatabase((database) => {
       const workDir = await mkdtemp(join(tmpdir(), 'slipway-creds-push-'));
       // The server removes a run's local images when the run ends, in the background: retry until it is done.
       t.after(() => rm(workDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 250 }));
-      const savedEnv = { ...process.env };
-      t.after(() => {
-        for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
-        Object.assign(process.env, savedEnv);
-      });
-      Object.assign(process.env, containersEnv(join(workDir, 'containers')));
+      t.after(confineProcessContainers(join(workDir, 'containers')));
       // An image from scratch: nothing to pull, nothing to run.
       const source = await gitRepository(join(workDir, 'source'), {
         Dockerfile: 'FROM scratch\nCOPY README /README\n',
@@ -444,11 +394,7 @@ forEachDatabase((database) => {
             `          tags: [${tag}]`,
           ].join('\n'),
         });
-        const run = await server.services.runs.startRun(pipeline.id, {
-          kind: 'manual',
-          context: { event: 'manual', commit: source.commit, repoUrl: source.path, branch: 'main' },
-        });
-        return finished(server, run.id);
+        return runManually(server, pipeline.id, source);
       };
       const inspect = (tag: string, creds: string) =>
         runOk(

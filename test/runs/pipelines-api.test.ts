@@ -7,23 +7,8 @@ import { join } from 'node:path';
 import { forEachDatabase } from '../support/databases.js';
 import { createGitRepo } from '../support/git-repo.js';
 import { userWithToken } from '../support/quay-client.js';
+import { fetchStepLog, nativeApi, type NativeApi } from '../support/native-client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-
-/** Calls Slipway's native API with a Bearer token. */
-function native(server: TestServer, token?: string) {
-  return async (method: string, path: string, body?: unknown) => {
-    const headers: Record<string, string> = {};
-    if (token) headers.authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${server.url}/api/slipway/v1${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
-  };
-}
 
 const pipelineYaml = `
 name: hello
@@ -47,9 +32,9 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 
 forEachDatabase((database) => {
   describe(`native pipelines API (${database})`, () => {
     let server: TestServer;
-    let owner: ReturnType<typeof native>;
-    let reader: ReturnType<typeof native>;
-    let stranger: ReturnType<typeof native>;
+    let owner: NativeApi;
+    let reader: NativeApi;
+    let stranger: NativeApi;
     let bobToken: string;
 
     before(async () => {
@@ -66,10 +51,10 @@ forEachDatabase((database) => {
       assert.equal(team.status, 200, team.text);
       const add = await alice.client.put('/organization/acme/team/readers/members/bob');
       assert.equal(add.status, 200, add.text);
-      owner = native(server, alice.token);
-      reader = native(server, bob.token);
+      owner = nativeApi(server, alice.token);
+      reader = nativeApi(server, bob.token);
       bobToken = bob.token;
-      stranger = native(server, carol.token);
+      stranger = nativeApi(server, carol.token);
     });
     after(async () => {
       await server.services.runScheduler.stop();
@@ -90,7 +75,7 @@ forEachDatabase((database) => {
         { ...hidden.body, error: { ...hidden.body.error, message: '' } },
         { ...missing.body, error: { ...missing.body.error, message: '' } },
       );
-      assert.equal((await native(server)('GET', '/namespaces/acme/pipelines')).status, 401);
+      assert.equal((await nativeApi(server)('GET', '/namespaces/acme/pipelines')).status, 401);
       assert.equal((await reader('POST', '/namespaces/acme/pipelines/hello/runs', {})).status, 403);
       assert.equal((await stranger('POST', '/namespaces/acme/pipelines/hello/runs', {})).status, 404);
 
@@ -104,10 +89,7 @@ forEachDatabase((database) => {
       });
       assert.equal(done.state, 'success', JSON.stringify(done));
       const stepId = done.jobs[0].steps[0].id;
-      const log = await fetch(`${server.url}/api/slipway/v1/logs/${stepId}`, {
-        headers: { authorization: `Bearer ${bobToken}` },
-      });
-      assert.equal(await log.text(), 'hello from main\n');
+      assert.equal((await fetchStepLog(server, bobToken, stepId)).text, 'hello from main\n');
 
       const list = await reader('GET', '/namespaces/acme/pipelines/hello/runs');
       assert.deepEqual(
@@ -140,10 +122,7 @@ forEachDatabase((database) => {
       });
       assert.equal(done.state, 'success', JSON.stringify(done));
       const show = done.jobs.find((j: any) => j.name === 'show');
-      const log = await fetch(`${server.url}/api/slipway/v1/logs/${show.steps[0].id}`, {
-        headers: { authorization: `Bearer ${bobToken}` },
-      });
-      assert.equal(await log.text(), 'two\n');
+      assert.equal((await fetchStepLog(server, bobToken, show.steps[0].id)).text, 'two\n');
 
       const missing = await owner('POST', '/namespaces/acme/pipelines/show/runs', {
         repo_url: repo.path,

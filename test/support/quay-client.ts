@@ -1,52 +1,24 @@
 import type { Scope } from '../../src/identity/index.js';
+import assert from 'node:assert/strict';
+import { fetchJson, JsonClient, type JsonResponse } from './json-client.js';
 import type { TestServer } from './server.js';
 
-export interface QuayResponse<T = unknown> {
-  status: number;
-  headers: Headers;
-  body: T;
-  text: string;
-}
+export type QuayResponse<T = unknown> = JsonResponse<T>;
 
 /** Calls `/api/v1` as Quay clients do: `Authorization: Bearer <OAuth token>`, JSON in and out. */
-export class QuayClient {
+export class QuayClient extends JsonClient {
   constructor(
     readonly baseUrl: string,
     readonly token?: string,
     readonly extraHeaders: Record<string, string> = {},
-  ) {}
+  ) {
+    super();
+  }
 
   async request<T = any>(method: string, path: string, body?: unknown): Promise<QuayResponse<T>> {
     const headers: Record<string, string> = { ...this.extraHeaders };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(new URL(`/api/v1${path}`, this.baseUrl), {
-      method,
-      headers,
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-      redirect: 'manual',
-    });
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      parsed = text;
-    }
-    return { status: res.status, headers: res.headers, body: parsed as T, text };
-  }
-
-  get<T = any>(path: string) {
-    return this.request<T>('GET', path);
-  }
-  post<T = any>(path: string, body?: unknown) {
-    return this.request<T>('POST', path, body ?? {});
-  }
-  put<T = any>(path: string, body?: unknown) {
-    return this.request<T>('PUT', path, body ?? {});
-  }
-  delete<T = any>(path: string) {
-    return this.request<T>('DELETE', path);
+    return fetchJson<T>(new URL(`/api/v1${path}`, this.baseUrl), method, headers, body);
   }
 }
 
@@ -62,4 +34,19 @@ export async function userWithToken(
     (await identity.createUser({ name, password: `${name}-password-1`, email: `${name}@example.com` }));
   const { token } = await credentials.createToken({ kind: 'oauth', user, scopes });
   return { client: new QuayClient(server.url, token), token, userId: user.id };
+}
+
+/** Creates the private repository namespace/name through /api/v1 and asserts it was created. */
+export async function createPrivateRepository(
+  client: QuayClient,
+  namespace: string,
+  name: string,
+): Promise<void> {
+  const created = await client.post('/repository', {
+    namespace,
+    repository: name,
+    visibility: 'private',
+    description: '',
+  });
+  assert.equal(created.status, 201, created.text);
 }

@@ -1,55 +1,27 @@
+import { fetchJson, JsonClient, type JsonResponse } from './json-client.js';
 import type { TestServer } from './server.js';
 import { userWithToken } from './quay-client.js';
 
-export interface RancherResponse<T = any> {
-  status: number;
-  headers: Headers;
-  body: T;
-  text: string;
-}
+export type RancherResponse<T = any> = JsonResponse<T>;
 
 /** Calls `/v3` as Rancher clients do: `Authorization: Bearer <key>:<secret>` (or a bare token), JSON in and out. */
-export class RancherClient {
+export class RancherClient extends JsonClient {
   constructor(
     readonly baseUrl: string,
     /** The whole Authorization header value, e.g. `Bearer $oauthtoken:abc`; none for anonymous. */
     readonly authorization?: string,
-  ) {}
+  ) {
+    super();
+  }
 
   /** `path` is under /v3 (`/projects/local:ns/pipelines`) or an absolute URL (a resource's link). */
   async request<T = any>(method: string, path: string, body?: unknown): Promise<RancherResponse<T>> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.authorization) headers.authorization = this.authorization;
-    if (body !== undefined) headers['content-type'] = 'application/json';
     const url = /^https?:/.test(path) ? path : new URL(`/v3${path}`, this.baseUrl).toString();
-    const res = await fetch(url, {
-      method,
-      headers,
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-      redirect: 'manual',
-    });
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      parsed = text;
-    }
-    return { status: res.status, headers: res.headers, body: parsed as T, text };
+    return fetchJson<T>(url, method, headers, body);
   }
 
-  get<T = any>(path: string) {
-    return this.request<T>('GET', path);
-  }
-  post<T = any>(path: string, body?: unknown) {
-    return this.request<T>('POST', path, body ?? {});
-  }
-  put<T = any>(path: string, body?: unknown) {
-    return this.request<T>('PUT', path, body ?? {});
-  }
-  delete<T = any>(path: string) {
-    return this.request<T>('DELETE', path);
-  }
   /** `POST <resource>?action=<name>` with the action's input. */
   action<T = any>(path: string, name: string, input: unknown = {}) {
     const separator = path.includes('?') ? '&' : '?';

@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { RepositoryRole, Subject } from '../../identity/index.js';
 import type { Repository } from '../../registry/index.js';
 import { Invalid } from '../../platform/errors.js';
+import type { BuildTriggersService } from '../../runs/builds/build-triggers.service.js';
 import type { BuildRequest, BuildView } from '../../runs/builds/index.js';
 import type { QuayDeps } from './plugin.js';
 import { triggerOfBuild } from './trigger.routes.js';
@@ -52,8 +53,16 @@ const RequestBody = Type.Object(
   { description: 'Description of a new repository build.' },
 );
 
-/** Quay's `build_status_view` (endpoints/api/build.py). */
-export function buildStatusView(build: BuildView, role: { isWriter: boolean; isReader: boolean }) {
+/**
+ * Quay's `build_status_view` (endpoints/api/build.py) as a caller with `role` on the repository sees it (every
+ * route showing builds needs read): `archive_url` for writers, the trigger's config for admins only.
+ */
+export async function buildStatusView(
+  triggers: Pick<BuildTriggersService, 'find'>,
+  build: BuildView,
+  role: RepositoryRole | undefined,
+) {
+  const isWriter = role === 'write' || role === 'admin';
   const slash = build.repository.indexOf('/');
   return {
     id: build.id,
@@ -66,15 +75,15 @@ export function buildStatusView(build: BuildView, role: { isWriter: boolean; isR
     context: build.context,
     tags: build.tags,
     manual_user: build.manualUser ?? null,
-    is_writer: role.isWriter,
-    // Filled by `triggerOfBuild` for trigger builds; archive and upload builds have none.
-    trigger: null as Awaited<ReturnType<typeof triggerOfBuild>>,
-    trigger_metadata: role.isReader ? (build.trigger?.metadata ?? null) : null,
+    is_writer: isWriter,
+    // Null for archive and upload builds.
+    trigger: await triggerOfBuild(triggers, build, role === 'admin'),
+    trigger_metadata: build.trigger?.metadata ?? null,
     resource_key: build.source.kind === 'upload' ? build.source.fileId : null,
     pull_robot: build.pullRobot ? { name: build.pullRobot, kind: 'user', is_robot: true } : null,
     repository: { namespace: build.repository.slice(0, slash), name: build.repository.slice(slash + 1) },
     error: build.error ?? null,
-    ...(role.isWriter && build.archiveUrl !== undefined ? { archive_url: build.archiveUrl } : {}),
+    ...(isWriter && build.archiveUrl !== undefined ? { archive_url: build.archiveUrl } : {}),
   };
 }
 
@@ -89,11 +98,8 @@ export async function buildRoutes(scope: FastifyInstance, deps: QuayDeps): Promi
     role: 'read' | 'write' | 'admin',
   ) => deps.access.repository(subject, repoOf(params), role);
   const roleOn = (subject: Subject, repo: Repository) => deps.access.repositoryRole(subject, repo);
-  /** The view with the build's trigger (its config shown to repository admins only, as in Quay). */
-  const viewAs = async (role: RepositoryRole | undefined, build: BuildView) => ({
-    ...buildStatusView(build, { isWriter: role === 'write' || role === 'admin', isReader: true }),
-    trigger: await triggerOfBuild(deps.buildTriggers, build, role === 'admin'),
-  });
+  const viewAs = (role: RepositoryRole | undefined, build: BuildView) =>
+    buildStatusView(deps.buildTriggers, build, role);
   const view = async (subject: Subject, repo: Repository, build: BuildView) =>
     viewAs(await roleOn(subject, repo), build);
 
@@ -145,7 +151,11 @@ export async function buildRoutes(scope: FastifyInstance, deps: QuayDeps): Promi
       if (!body.file_id && !body.archive_url) {
         throw new Invalid('BUILD_SOURCE_REQUIRED', 'file_id or archive_url required');
       }
-      if (body.pull_robot) await checkPullRobot(deps, request.subject, body.pull_robot);
+      if (body.pull_robot && !(await mayUsePullRobot(deps, request.subject, body.pull_robot))) {
+        throw new Invalid('INVALID_PULL_ROBOT', `pull_robot: could not find robot ${body.pull_robot}`, {
+          field: 'pull_robot',
+        });
+      }
       const manualUser = request.subject.kind === 'anonymous' ? undefined : request.subject.name;
       const buildRequest: BuildRequest = {
         source: body.archive_url
@@ -234,13 +244,12 @@ export async function buildRoutes(scope: FastifyInstance, deps: QuayDeps): Promi
   );
 }
 
-/** Quay: the robot must exist and the caller must administer its namespace; 400 otherwise. */
-async function checkPullRobot(deps: QuayDeps, subject: Subject, name: string): Promise<void> {
+/** Quay: a pull robot (of builds and of triggers) must exist and the caller must administer its namespace. */
+export async function mayUsePullRobot(deps: QuayDeps, subject: Subject, name: string): Promise<boolean> {
   const plus = name.indexOf('+');
-  const robot = plus > 0 ? await deps.robots.find(name) : undefined;
-  if (!robot || !(await deps.access.administersNamespace(subject, name.slice(0, plus)))) {
-    throw new Invalid('INVALID_PULL_ROBOT', `pull_robot: could not find robot ${name}`, {
-      field: 'pull_robot',
-    });
-  }
+  return (
+    plus > 0 &&
+    (await deps.access.administersNamespace(subject, name.slice(0, plus))) &&
+    (await deps.robots.find(name)) !== undefined
+  );
 }

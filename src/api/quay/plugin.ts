@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type {} from '@fastify/swagger'; // route schema fields: tags, operationId, security
 import { anonymous, type Subject } from '../../identity/index.js';
@@ -80,6 +80,18 @@ export async function authenticate(
   return {};
 }
 
+/** Quay's answer to a failed request: its ApiError for what the mapper knows, a logged 500 for anything else. */
+export function quayErrorHandler(publicUrl: string | undefined) {
+  return (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const body = toQuayError(err, baseUrlOf(request, publicUrl));
+    if (body) return reply.code(body.status).send(body);
+    request.log.error({ err }, 'request failed');
+    return reply
+      .code(500)
+      .send(apiError(500, 'internal_error', 'Internal server error', baseUrlOf(request, publicUrl)));
+  };
+}
+
 /** Red Hat Quay's REST API (`/api/v1`), thin routes over the domain services. */
 export const quayRoutes: FastifyPluginAsyncTypebox<Services & { publicUrl?: string }> = async (
   app,
@@ -98,14 +110,7 @@ export const quayRoutes: FastifyPluginAsyncTypebox<Services & { publicUrl?: stri
       context.performer = { kind: request.subject.kind, name: request.subject.name };
   });
 
-  app.setErrorHandler((err, request, reply) => {
-    const body = toQuayError(err, baseUrlOf(request, deps.publicUrl));
-    if (body) return reply.code(body.status).send(body);
-    request.log.error({ err }, 'request failed');
-    return reply
-      .code(500)
-      .send(apiError(500, 'internal_error', 'Internal server error', baseUrlOf(request, deps.publicUrl)));
-  });
+  app.setErrorHandler(quayErrorHandler(deps.publicUrl));
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send(apiError(404, 'not_found', 'Not Found', baseUrlOf(request, deps.publicUrl))),
   );

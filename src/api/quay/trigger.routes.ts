@@ -9,9 +9,8 @@ import type { BuildView } from '../../runs/builds/index.js';
 import { BUILD_TRIGGER_SERVICES } from '../../runs/builds/trigger-payloads.js';
 import type { Services } from '../../services.js';
 import { QuayAccess } from './access.js';
-import { authenticate, baseUrlOf, type QuayDeps } from './plugin.js';
-import { apiError, toQuayError } from './quay-errors.js';
-import { buildStatusView } from './build.routes.js';
+import { authenticate, baseUrlOf, quayErrorHandler, type QuayDeps } from './plugin.js';
+import { buildStatusView, mayUsePullRobot } from './build.routes.js';
 
 const RepoParams = Type.Object({ namespace: Type.String(), repository: Type.String() });
 const TriggerParams = Type.Object({
@@ -49,14 +48,6 @@ export async function triggerOfBuild(
 ): Promise<ReturnType<typeof triggerView> | null> {
   const trigger = build.trigger ? await triggers.find(build.trigger.id) : undefined;
   return trigger ? triggerView(trigger, isAdmin) : null;
-}
-
-/** The build view of a trigger build, to repository admins (who alone reach the trigger routes). */
-async function buildView(triggers: Pick<BuildTriggersService, 'find'>, build: BuildView) {
-  return {
-    ...buildStatusView(build, { isWriter: true, isReader: true }),
-    trigger: await triggerOfBuild(triggers, build, true),
-  };
 }
 
 /**
@@ -201,7 +192,8 @@ export async function triggerRoutes(scope: FastifyInstance, deps: QuayDeps): Pro
     async (request) => {
       const repo = await admin(request);
       const pullRobot = request.body.pull_robot ?? undefined;
-      if (pullRobot !== undefined) await requirePullRobot(deps, request.subject, pullRobot);
+      if (pullRobot !== undefined && !(await mayUsePullRobot(deps, request.subject, pullRobot)))
+        throw new Invalid('PULL_ROBOT_INVALID', 'Could not find robot with specified username');
       const activated = await triggers.activate(repo, request.params.trigger_uuid, {
         config: request.body.config,
         pullRobot,
@@ -256,7 +248,7 @@ export async function triggerRoutes(scope: FastifyInstance, deps: QuayDeps): Pro
       return reply
         .code(201)
         .header('location', `/api/v1/repository/${repo.name}/build/${build.id}/status`)
-        .send(await buildView(triggers, build));
+        .send(await buildStatusView(triggers, build, 'admin'));
     },
   );
 
@@ -285,7 +277,7 @@ export async function triggerRoutes(scope: FastifyInstance, deps: QuayDeps): Pro
       const repo = await admin(request);
       const id = request.params.trigger_uuid;
       const builds = await triggers.listBuilds(repo, id, request.query.limit ?? 5);
-      return { builds: await Promise.all(builds.map((b) => buildView(triggers, b))) };
+      return { builds: await Promise.all(builds.map((b) => buildStatusView(triggers, b, 'admin'))) };
     },
   );
 }
@@ -307,15 +299,6 @@ function refuseUnknownKeys(allowed: string[]) {
   };
 }
 
-/** Quay: the caller must administer the robot's namespace, and the robot must exist (400 otherwise). */
-async function requirePullRobot(deps: QuayDeps, subject: Subject, name: string): Promise<void> {
-  const namespace = name.split('+', 1)[0]!;
-  if (!name.includes('+') || !(await deps.access.administersNamespace(subject, namespace)))
-    throw new Invalid('PULL_ROBOT_INVALID', 'Could not find robot with specified username');
-  if (!(await deps.robots.find(name)))
-    throw new Invalid('PULL_ROBOT_INVALID', 'Could not find robot with specified username');
-}
-
 /**
  * Quay's `GET /customtrigger/setup/{repository}` (endpoints/web.py): a repository admin (session or bearer)
  * gets a new inactive custom-git trigger and is sent to its page, `?tab=builds&newtrigger=<uuid>`.
@@ -330,14 +313,7 @@ export const customTriggerSetupRoutes: FastifyPluginAsyncTypebox<Services & { pu
     const { error } = await authenticate(services, request);
     if (error) return reply.code(403).send({ error });
   });
-  app.setErrorHandler((err, request, reply) => {
-    const body = toQuayError(err, baseUrlOf(request, services.publicUrl));
-    if (body) return reply.code(body.status).send(body);
-    request.log.error({ err }, 'request failed');
-    return reply
-      .code(500)
-      .send(apiError(500, 'internal_error', 'Internal server error', baseUrlOf(request, services.publicUrl)));
-  });
+  app.setErrorHandler(quayErrorHandler(services.publicUrl));
   app.get(
     '/customtrigger/setup/:namespace/:repository',
     { schema: { params: RepoParams } },

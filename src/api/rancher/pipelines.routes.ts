@@ -14,7 +14,7 @@ import { cicdEnvironment } from '../../runs/definition/rancher-yaml.js';
 import type { JobView, RunDetail } from '../../runs/runs.service.js';
 import type { RancherPipeline, RancherPipelineInput } from '../../runs/rancher/rancher-pipelines.service.js';
 import { deriveRunState, isTerminal } from '../../runs/states.js';
-import { lineView, sendMessage } from '../runs/log-stream.routes.js';
+import { lineView, sendMessage, streamOverSocket } from '../runs/log-stream.routes.js';
 import {
   actionNotAvailable,
   apiRoot,
@@ -74,6 +74,15 @@ export async function pipelineRoutes(app: FastifyInstance, deps: RancherDeps): P
     if (!namespace || !(await deps.policy.canReadNamespace(request.subject, namespace)))
       throw new NotFound('NotFound', `project ${JSON.stringify(projectId ?? '')} not found`);
     return namespace;
+  }
+
+  /** `readableProject` of `?projectId=`, which the top-level collections (`/v3/pipelines`, ...) require. */
+  async function queriedProject(request: FastifyRequest<{ Querystring: Query }>): Promise<string> {
+    if (!request.query.projectId)
+      throw new Invalid('MissingRequired', 'projectId: this collection is listed per project', {
+        field: 'projectId',
+      });
+    return readableProject(request, request.query.projectId);
   }
 
   const mayWrite = (request: FastifyRequest, namespace: string) =>
@@ -356,13 +365,9 @@ export async function pipelineRoutes(app: FastifyInstance, deps: RancherDeps): P
   app.get('/projects/:projectId/pipelines', async (request: FastifyRequest<{ Params: Params }>) =>
     listPipelines(request, await readableProject(request, request.params.projectId)),
   );
-  app.get('/pipelines', async (request: FastifyRequest<{ Querystring: Query }>) => {
-    if (!request.query.projectId)
-      throw new Invalid('MissingRequired', 'projectId: this collection is listed per project', {
-        field: 'projectId',
-      });
-    return listPipelines(request, await readableProject(request, request.query.projectId));
-  });
+  app.get('/pipelines', async (request: FastifyRequest<{ Querystring: Query }>) =>
+    listPipelines(request, await queriedProject(request)),
+  );
 
   app.post(
     '/projects/:projectId/pipelines',
@@ -465,13 +470,9 @@ export async function pipelineRoutes(app: FastifyInstance, deps: RancherDeps): P
     async (request: FastifyRequest<{ Params: Params; Querystring: Query }>) =>
       listHistories(request, await readableProject(request, request.params.projectId)),
   );
-  app.get('/pipelinehistories', async (request: FastifyRequest<{ Querystring: Query }>) => {
-    if (!request.query.projectId)
-      throw new Invalid('MissingRequired', 'projectId: this collection is listed per project', {
-        field: 'projectId',
-      });
-    return listHistories(request, await readableProject(request, request.query.projectId));
-  });
+  app.get('/pipelinehistories', async (request: FastifyRequest<{ Querystring: Query }>) =>
+    listHistories(request, await queriedProject(request)),
+  );
 
   app.get(
     '/projects/:projectId/pipelinehistories/:id',
@@ -594,12 +595,8 @@ export async function pipelineRoutes(app: FastifyInstance, deps: RancherDeps): P
     },
     wsHandler: (socket: WebSocket, request) => {
       const { run, step } = targets.get(request as FastifyRequest)!;
-      const controller = new AbortController();
-      const { signal } = controller;
-      open.add(controller);
-      socket.on('close', () => controller.abort());
-      signal.addEventListener('abort', () => socket.close(1001, 'server closing'), { once: true });
-      void (async () => {
+      const failed = (err: unknown) => request.log.error({ err }, 'failed to stream a pipeline log');
+      streamOverSocket(socket, open, failed, async (signal) => {
         // A publish step's build, then its push: each Slipway step's log in turn, as one Rancher step's.
         for (const [index, s] of step.job.steps.entries()) {
           const ended = endedSignal(run.id, s.id, signal);
@@ -613,13 +610,7 @@ export async function pipelineRoutes(app: FastifyInstance, deps: RancherDeps): P
           if (signal.aborted) return;
         }
         await sendMessage(socket, JSON.stringify({ type: 'end' }));
-        socket.close(1000, 'log closed');
-      })()
-        .catch((err: unknown) => {
-          request.log.error({ err }, 'failed to stream a pipeline log');
-          socket.close(1011, 'internal error');
-        })
-        .finally(() => open.delete(controller));
+      });
     },
   });
 }

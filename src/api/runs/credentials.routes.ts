@@ -14,7 +14,12 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Subject } from '../../identity/index.js';
 import { Denied, NotFound } from '../../platform/errors.js';
-import { GIT_CREDENTIAL_KINDS, type GitCredentialInfo } from '../../runs/credentials/index.js';
+import {
+  GIT_CREDENTIAL_KINDS,
+  type GitCredentialInfo,
+  type RegistryCredentialInfo,
+  type RunSecretInfo,
+} from '../../runs/credentials/index.js';
 import type { Services } from '../../services.js';
 import { nativeApi } from './native-api.js';
 
@@ -50,6 +55,25 @@ const RegistryCredentialBody = Type.Object(
 
 const time = (ms: number) => new Date(ms).toISOString();
 
+function secretJson(info: RunSecretInfo) {
+  return {
+    name: info.name,
+    keys: info.keys,
+    created_at: time(info.createdAt),
+    updated_at: time(info.updatedAt),
+  };
+}
+
+function registryCredentialJson(info: RegistryCredentialInfo) {
+  return {
+    name: info.name,
+    host: info.host,
+    username: info.username,
+    created_at: time(info.createdAt),
+    updated_at: time(info.updatedAt),
+  };
+}
+
 function gitCredentialJson(info: GitCredentialInfo) {
   return {
     name: info.name,
@@ -78,15 +102,7 @@ export const credentialsRoutes: FastifyPluginAsyncTypebox<CredentialsRoutesDeps>
   app.get('/namespaces/:ns/secrets', { schema: { params: NamespaceParams } }, async (request) => {
     const { ns } = request.params;
     await requireAdmin(request.subject, ns);
-    const secrets = await deps.runSecrets.list(ns);
-    return {
-      secrets: secrets.map((s) => ({
-        name: s.name,
-        keys: s.keys,
-        created_at: time(s.createdAt),
-        updated_at: time(s.updatedAt),
-      })),
-    };
+    return { secrets: (await deps.runSecrets.list(ns)).map(secretJson) };
   });
 
   app.put(
@@ -95,13 +111,7 @@ export const credentialsRoutes: FastifyPluginAsyncTypebox<CredentialsRoutesDeps>
     async (request) => {
       const { ns, name } = request.params;
       const actor = await requireAdmin(request.subject, ns);
-      const saved = await deps.runSecrets.put(ns, name, request.body.data, actor);
-      return {
-        name: saved.name,
-        keys: saved.keys,
-        created_at: time(saved.createdAt),
-        updated_at: time(saved.updatedAt),
-      };
+      return secretJson(await deps.runSecrets.put(ns, name, request.body.data, actor));
     },
   );
 
@@ -164,16 +174,7 @@ export const credentialsRoutes: FastifyPluginAsyncTypebox<CredentialsRoutesDeps>
     async (request) => {
       const { ns } = request.params;
       await requireAdmin(request.subject, ns);
-      const credentials = await deps.registryCredentials.list(ns);
-      return {
-        credentials: credentials.map((c) => ({
-          name: c.name,
-          host: c.host,
-          username: c.username,
-          created_at: time(c.createdAt),
-          updated_at: time(c.updatedAt),
-        })),
-      };
+      return { credentials: (await deps.registryCredentials.list(ns)).map(registryCredentialJson) };
     },
   );
 
@@ -183,14 +184,7 @@ export const credentialsRoutes: FastifyPluginAsyncTypebox<CredentialsRoutesDeps>
     async (request) => {
       const { ns, name } = request.params;
       const actor = await requireAdmin(request.subject, ns);
-      const saved = await deps.registryCredentials.put(ns, name, request.body, actor);
-      return {
-        name: saved.name,
-        host: saved.host,
-        username: saved.username,
-        created_at: time(saved.createdAt),
-        updated_at: time(saved.updatedAt),
-      };
+      return registryCredentialJson(await deps.registryCredentials.put(ns, name, request.body, actor));
     },
   );
 

@@ -162,12 +162,8 @@ export const logStreamRoutes: FastifyPluginAsyncTypebox<LogStreamDeps> = async (
     (socket, request) => {
       const { stepId } = request.params;
       const from = request.query.from ?? 0;
-      const controller = new AbortController();
-      const { signal } = controller;
-      open.add(controller);
-      socket.on('close', () => controller.abort());
-      signal.addEventListener('abort', () => socket.close(1001, 'server closing'), { once: true });
-      void (async () => {
+      const failed = (err: unknown) => request.log.error({ err, stepId }, 'failed to stream a step log');
+      streamOverSocket(socket, open, failed, async (signal) => {
         let next = from;
         for await (const line of deps.logs.follow(stepId, { from, signal })) {
           await sendMessage(socket, JSON.stringify({ type: 'line', ...lineView(line) }));
@@ -176,13 +172,7 @@ export const logStreamRoutes: FastifyPluginAsyncTypebox<LogStreamDeps> = async (
         if (signal.aborted) return;
         const { total, droppedBytes } = await deps.logs.read(stepId, { from: next, limit: 0 });
         await sendMessage(socket, JSON.stringify({ type: 'end', next, total, droppedBytes }));
-        socket.close(1000, 'log closed');
-      })()
-        .catch((err: unknown) => {
-          request.log.error({ err, stepId }, 'failed to stream a step log');
-          socket.close(1011, 'internal error');
-        })
-        .finally(() => open.delete(controller));
+      });
     },
   );
 };
@@ -205,6 +195,32 @@ function resumeFrom(lastEventId: string | string[] | undefined, from: number | u
 async function send(res: ServerResponse, text: string, signal: AbortSignal): Promise<void> {
   if (signal.aborted || res.write(text)) return;
   await once(res, 'drain', { signal }).catch(() => {});
+}
+
+/**
+ * Runs `stream`, which sends its messages to `socket`, then closes the socket: 1000 when it is done, 1001 when
+ * the client left or the server closes (it aborts what is in `open`), 1011 after an error, told to `failed`.
+ */
+export function streamOverSocket(
+  socket: WebSocket,
+  open: Set<AbortController>,
+  failed: (err: unknown) => void,
+  stream: (signal: AbortSignal) => Promise<void>,
+): void {
+  const controller = new AbortController();
+  const { signal } = controller;
+  open.add(controller);
+  socket.on('close', () => controller.abort());
+  signal.addEventListener('abort', () => socket.close(1001, 'server closing'), { once: true });
+  void stream(signal)
+    .then(() => {
+      if (!signal.aborted) socket.close(1000, 'log closed');
+    })
+    .catch((err: unknown) => {
+      failed(err);
+      socket.close(1011, 'internal error');
+    })
+    .finally(() => open.delete(controller));
 }
 
 /** Sends a message; waits for it to be written when much is still buffered for a slow client. */

@@ -9,7 +9,15 @@
  * commit_info?}` and also accepts the three hosts' payloads when their event header comes along.
  */
 import { Invalid } from '../../platform/errors.js';
-import { EVENT_HEADERS, mapWebhook, type WebhookRequest } from '../triggers/webhooks.js';
+import {
+  EVENT_HEADERS,
+  invalid,
+  mapWebhook,
+  optional as at,
+  parseBody,
+  type Payload,
+  type WebhookRequest,
+} from '../triggers/webhooks.js';
 
 export const BUILD_TRIGGER_SERVICES = ['github', 'gitlab', 'bitbucket', 'custom-git'] as const;
 export type BuildTriggerService = (typeof BUILD_TRIGGER_SERVICES)[number];
@@ -56,7 +64,7 @@ export function parseTriggerPayload(
 ): ParsedPush {
   if (service === 'custom-git') {
     const host = hostOfHeaders(request.headers);
-    return host ? parseHostPush(host, request) : parseCustomGit(request.body, gitUrl);
+    return host ? parseHostPush(host, request) : parseCustomGit(request, gitUrl);
   }
   return parseHostPush(service, request);
 }
@@ -74,7 +82,8 @@ function parseHostPush(host: 'github' | 'gitlab' | 'bitbucket', request: Webhook
   const context = outcome.contexts[0];
   if (context.event !== 'push' && context.event !== 'tag')
     return { skip: `a ${context.event} event starts no build` };
-  const payload = jsonObject(request);
+  // The body as `mapWebhook` read it: only GitHub's may come form-encoded.
+  const payload = parseBody(request, host === 'github');
   // Quay's GitHub handler skips pushes without a head commit (a branch created at an existing commit).
   if (host === 'github' && at(payload, 'head_commit') === null)
     return { skip: 'the push has no head commit' };
@@ -143,8 +152,8 @@ function commitInfoOf(host: 'github' | 'gitlab' | 'bitbucket', payload: Payload,
 }
 
 /** custom-git's own schema (buildtrigger/customhandler.py): `{commit, ref, default_branch, commit_info?}`. */
-function parseCustomGit(body: Buffer, gitUrl: string): ParsedPush {
-  const payload = jsonObject({ headers: {}, body });
+function parseCustomGit(request: WebhookRequest, gitUrl: string): ParsedPush {
+  const payload = parseBody(request, false);
   const commit = at(payload, 'commit');
   if (typeof commit !== 'string' || !HEX_COMMIT.test(commit))
     throw invalid('commit', 'is missing or not a hexadecimal commit id of at least 7 digits');
@@ -282,35 +291,6 @@ function dockerTag(text: string): string | undefined {
 // ---------------------------------------------------------------------------------------------------------
 // Payload reading
 
-type Payload = Record<string, unknown>;
-
-function jsonObject(request: WebhookRequest): Payload {
-  const type = request.headers['content-type'];
-  let json = request.body.toString('utf8');
-  if (typeof type === 'string' && /^application\/x-www-form-urlencoded\b/i.test(type))
-    json = new URLSearchParams(json).get('payload') ?? '';
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(json);
-  } catch (error) {
-    throw new Invalid('WEBHOOK_PAYLOAD_INVALID', `webhook body is not JSON: ${(error as Error).message}`, {
-      field: 'body',
-    });
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-    throw invalid('body', 'is not a JSON object');
-  return parsed as Payload;
-}
-
-function at(payload: Payload, path: string): unknown {
-  let value: unknown = payload;
-  for (const key of path.split('.')) {
-    if (typeof value !== 'object' || value === null) return undefined;
-    value = (value as Record<string, unknown>)[key];
-  }
-  return value;
-}
-
 function str(payload: Payload, path: string): string | undefined {
   const value = at(payload, path);
   return typeof value === 'string' && value !== '' ? value : undefined;
@@ -318,8 +298,4 @@ function str(payload: Payload, path: string): string | undefined {
 
 function withoutUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
-}
-
-function invalid(field: string, problem: string): Invalid {
-  return new Invalid('WEBHOOK_PAYLOAD_INVALID', `webhook payload field "${field}" ${problem}`, { field });
 }

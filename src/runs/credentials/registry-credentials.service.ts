@@ -4,6 +4,7 @@ import type { EventBus } from '../../platform/events.js';
 import type { SecretBox } from '../../platform/secrets.js';
 import type { RegistryCredentials } from '../executor.js';
 import type { RegistryCredentialStore } from '../steps/registry-auth.js';
+import { announcePut, removeCredential } from './credential-changes.js';
 import type { RegistryCredentialRow, RunCredentialsStore } from './credentials.store.js';
 import { checkCredentialName } from './names.js';
 
@@ -67,16 +68,9 @@ export class RegistryCredentialsService implements RegistryCredentialStore {
       created_at: now,
       updated_at: now,
     });
-    this.events.emit({
-      type: 'run_credential.put',
-      namespace,
-      credential: 'registry',
-      name,
-      ...(actor ? { actor } : {}),
-    });
+    announcePut(this.events, 'registry', namespace, name, actor);
     const row = await this.store.findRegistryCredential(namespace, name);
-    if (!row)
-      throw new NotFound('CREDENTIAL_NOT_FOUND', `no registry credential named ${JSON.stringify(name)}`);
+    if (!row) throw notFound(name);
     return info(row);
   }
 
@@ -86,16 +80,8 @@ export class RegistryCredentialsService implements RegistryCredentialStore {
 
   /** NotFound when there is no such credential. */
   async delete(namespace: string, name: string, actor?: string): Promise<void> {
-    if (!(await this.store.remove('registry_credentials', namespace, name))) {
-      throw new NotFound('CREDENTIAL_NOT_FOUND', `no registry credential named ${JSON.stringify(name)}`);
-    }
-    this.events.emit({
-      type: 'run_credential.deleted',
-      namespace,
-      credential: 'registry',
-      name,
-      ...(actor ? { actor } : {}),
-    });
+    if (!(await removeCredential(this.store, this.events, 'registry', namespace, name, actor)))
+      throw notFound(name);
   }
 
   /**
@@ -122,3 +108,6 @@ function info(row: RegistryCredentialRow): RegistryCredentialInfo {
     updatedAt: Number(row.updated_at),
   };
 }
+
+const notFound = (name: string) =>
+  new NotFound('CREDENTIAL_NOT_FOUND', `no registry credential named ${JSON.stringify(name)}`);

@@ -3,6 +3,7 @@ import { Invalid, NotFound } from '../../platform/errors.js';
 import type { EventBus } from '../../platform/events.js';
 import type { SecretBox } from '../../platform/secrets.js';
 import type { SecretResolver } from '../scheduler.js';
+import { announcePut, removeCredential } from './credential-changes.js';
 import type { RunCredentialsStore } from './credentials.store.js';
 import { checkCredentialName, checkSecretKey } from './names.js';
 
@@ -59,13 +60,7 @@ export class RunSecretsService {
       created_at: now,
       updated_at: now,
     });
-    this.events.emit({
-      type: 'run_credential.put',
-      namespace,
-      credential: 'secret',
-      name,
-      ...(actor ? { actor } : {}),
-    });
+    announcePut(this.events, 'secret', namespace, name, actor);
     const row = await this.store.findSecret(namespace, name);
     return { name, keys, createdAt: Number(row?.created_at ?? now), updatedAt: now };
   }
@@ -81,16 +76,9 @@ export class RunSecretsService {
 
   /** NotFound when there is no such secret. */
   async delete(namespace: string, name: string, actor?: string): Promise<void> {
-    if (!(await this.store.remove('run_secrets', namespace, name))) {
+    if (!(await removeCredential(this.store, this.events, 'secret', namespace, name, actor))) {
       throw new NotFound('SECRET_NOT_FOUND', `no secret named ${JSON.stringify(name)}`);
     }
-    this.events.emit({
-      type: 'run_credential.deleted',
-      namespace,
-      credential: 'secret',
-      name,
-      ...(actor ? { actor } : {}),
-    });
   }
 
   /** The scheduler's `SecretResolver`: the value of `key` of the secret, undefined when either is missing. */

@@ -2,6 +2,7 @@ import type { Clock } from '../../platform/clock.js';
 import { Invalid, NotFound } from '../../platform/errors.js';
 import type { EventBus } from '../../platform/events.js';
 import type { SecretBox } from '../../platform/secrets.js';
+import { announcePut, removeCredential } from './credential-changes.js';
 import type { RunCredentialsStore, SourceCredentialRow } from './credentials.store.js';
 import { checkCredentialName } from './names.js';
 import { generateEd25519, publicKeyOfPem } from './ssh-keys.js';
@@ -134,14 +135,8 @@ export class SourceCredentialsService {
 
   /** NotFound when there is no such credential. */
   async delete(namespace: string, name: string, actor?: string): Promise<void> {
-    if (!(await this.store.remove('source_credentials', namespace, name))) throw notFound(name);
-    this.events.emit({
-      type: 'run_credential.deleted',
-      namespace,
-      credential: 'git',
-      name,
-      ...(actor ? { actor } : {}),
-    });
+    if (!(await removeCredential(this.store, this.events, 'git', namespace, name, actor)))
+      throw notFound(name);
   }
 
   /** The credential with its secret, for the step or read that uses it now; undefined when there is none. */
@@ -177,13 +172,7 @@ export class SourceCredentialsService {
       created_at: now,
       updated_at: now,
     });
-    this.events.emit({
-      type: 'run_credential.put',
-      namespace,
-      credential: 'git',
-      name,
-      ...(actor ? { actor } : {}),
-    });
+    announcePut(this.events, 'git', namespace, name, actor);
     return this.get(namespace, name);
   }
 }

@@ -297,3 +297,29 @@ function pickEnv(env: NodeJS.ProcessEnv, names: readonly string[]): Record<strin
   }
   return picked;
 }
+
+/** The variable every step process of a job carries (host steps, and steps in images through buildah). */
+export const JOB_ID_VARIABLE = 'SLIPWAY_JOB_ID';
+
+/**
+ * Kills (SIGKILL) every process on this machine whose environment names job `jobId`: the steps a server
+ * that died left running, found by their `SLIPWAY_JOB_ID` since the dead server's process groups are
+ * unknown to its successor. A no-op where there is no /proc; processes of other users are skipped.
+ */
+export async function killJobProcesses(jobId: string): Promise<number[]> {
+  const needle = `\0${JOB_ID_VARIABLE}=${jobId}\0`;
+  const killed: number[] = [];
+  const entries = await readdir('/proc').catch(() => [] as string[]);
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const environ = await readFile(`/proc/${entry}/environ`, 'latin1').catch(() => '');
+    if (!`\0${environ}`.includes(needle)) continue;
+    try {
+      process.kill(Number(entry), 'SIGKILL');
+      killed.push(Number(entry));
+    } catch {
+      // gone meanwhile, or not ours
+    }
+  }
+  return killed;
+}

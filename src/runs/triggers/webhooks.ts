@@ -331,15 +331,15 @@ function mapGeneric(payload: Payload): WebhookOutcome {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Payload reading
+// Payload reading (also what Quay build triggers read the rest of a payload with: runs/builds/trigger-payloads)
 
-type Payload = Record<string, unknown>;
+export type Payload = Record<string, unknown>;
 
 /**
  * The JSON object of the body. GitHub and Gitea may also send `application/x-www-form-urlencoded` with the
  * JSON in the `payload` field (the signature still covers the raw, encoded body).
  */
-function parseBody(request: WebhookRequest, formAllowed: boolean): Payload {
+export function parseBody(request: WebhookRequest, formAllowed: boolean): Payload {
   const contentType = header(request.headers, 'content-type') ?? '';
   let json = request.body.toString('utf8');
   if (formAllowed && /^application\/x-www-form-urlencoded\b/i.test(contentType)) {
@@ -361,7 +361,7 @@ function parseBody(request: WebhookRequest, formAllowed: boolean): Payload {
 }
 
 /** The value at a dotted path (`pull_request.head.sha`, `push.changes.0.new`), or undefined. */
-function optional(payload: Payload, path: string): unknown {
+export function optional(payload: Payload, path: string): unknown {
   let value: unknown = payload;
   for (const key of path.split('.')) {
     if (typeof value !== 'object' || value === null) return undefined;
@@ -396,7 +396,7 @@ function list(payload: Payload, path: string): unknown[] {
   return value;
 }
 
-function invalid(field: string, problem: string): Invalid {
+export function invalid(field: string, problem: string): Invalid {
   return new Invalid('WEBHOOK_PAYLOAD_INVALID', `webhook payload field "${field}" ${problem}`, { field });
 }
 
