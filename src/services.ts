@@ -136,7 +136,9 @@ import { BuildTriggersService } from './runs/builds/build-triggers.service.js';
 import { BuildTriggersStore } from './runs/builds/build-triggers.store.js';
 import { buildTriggerMigrations } from './runs/builds/build-triggers.migrations.js';
 import type { BuildTriggerTables } from './runs/builds/build-triggers.tables.js';
-import { NotFound } from './platform/errors.js';
+import { Invalid, NotFound } from './platform/errors.js';
+import { resolveRef } from './runs/git/index.js';
+import type { SourceResolver } from './runs/runs.service.js';
 import {
   RepositoryBuildsService,
   repositoryBuildsMigrations,
@@ -413,7 +415,24 @@ export async function createServices(infra: Infrastructure) {
   // Pipelines and runs: every trigger starts runs through `runs.startRun`; the scheduler (started by
   // `serve`) claims their jobs and runs them here, script steps on the host or in an image with buildah.
   const runsStore = new RunsStore(db as unknown as Kysely<RunsTables>);
-  const runs = new RunsService(runsStore, events, clock, policy);
+  // Runs that take their source from the pipeline resolve its branch or tag now, with its git credential.
+  const resolveSource: SourceResolver = async ({ namespace, url, branch, tag, credentials }) => {
+    const credential = credentials ? await sourceCredentials.open(namespace, credentials) : undefined;
+    if (credentials && !credential) {
+      throw new Invalid('CREDENTIAL_NOT_FOUND', `no git credential ${credentials} in ${namespace}`, {
+        field: 'repository.credentials',
+      });
+    }
+    return resolveRef(
+      url,
+      { branch, tag },
+      {
+        outbound,
+        ...(credential && credentials ? { credential: { ...credential, name: credentials } } : {}),
+      },
+    );
+  };
+  const runs = new RunsService(runsStore, events, clock, policy, resolveSource);
   // Secrets and credentials that jobs, checkouts and image steps of a namespace's pipelines use, sealed at rest.
   const runCredentialsStore = new RunCredentialsStore(db as unknown as Kysely<RunCredentialTables>);
   const runSecrets = new RunSecretsService(runCredentialsStore, infra.secrets, events, clock);

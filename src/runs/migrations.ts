@@ -1,5 +1,6 @@
 import type { Kysely, Migration } from 'kysely';
 import { pipelineOwnerMigrations } from './pipeline-owner.migration.js';
+import { pipelineRepositoryMigrations } from './pipeline-repository.migration.js';
 
 /** Pipelines, their runs, the runs' jobs (the units the scheduler claims with leases) and the jobs' steps. */
 export const runsMigrations: Record<string, Migration> = {
@@ -101,4 +102,5 @@ export const runsMigrations: Record<string, Migration> = {
   },
   // Who created a pipeline (its own file: a later migration).
   ...pipelineOwnerMigrations,
+  ...pipelineRepositoryMigrations,
 };

@@ -708,3 +708,16 @@ export function runEnvironment(context: TriggerContext, run: RunIdentity): Recor
     SLIPWAY_REGISTRY: run.registry ?? '',
   };
 }
+
+/** `pipeline` whose checkout steps that name no credential clone with `credential`. */
+export function withCheckoutCredentials(pipeline: Pipeline, credential: string): Pipeline {
+  const step = (s: Step): Step =>
+    s.kind === 'checkout' && s.credentials === undefined ? { ...s, credentials: credential } : s;
+  return {
+    ...pipeline,
+    stages: pipeline.stages.map((stage) => ({
+      ...stage,
+      jobs: stage.jobs.map((job) => ({ ...job, steps: job.steps.map(step) })),
+    })),
+  };
+}

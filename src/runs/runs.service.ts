@@ -10,6 +10,7 @@ import { parseSlipwayPipeline } from './definition/slipway-yaml.js';
 import {
   plan,
   TRIGGER_EVENTS,
+  withCheckoutCredentials,
   type Pipeline,
   type PipelineDialect,
   type StepKind,
@@ -51,7 +52,30 @@ export interface PipelineInput {
   concurrency?: number;
   /** Who creates it (a user name): runs nobody started (webhooks, schedules) act for them. */
   actor?: string;
+  /** Where runs whose trigger names no repository check out from. */
+  repository?: PipelineRepository;
 }
+
+/** A pipeline's source repository; `credentials` names a git credential of the pipeline's namespace. */
+export interface PipelineRepository {
+  url: string;
+  /** Default: the remote's default branch. */
+  branch?: string;
+  credentials?: string;
+}
+
+/**
+ * What a branch or tag of a repository points at now (`git ls-remote` through the outbound policy, with the
+ * namespace's credential when named). Throws Invalid for a repository that cannot be read, NotFound for a
+ * missing branch or tag.
+ */
+export type SourceResolver = (request: {
+  namespace: string;
+  url: string;
+  branch?: string;
+  tag?: string;
+  credentials?: string;
+}) => Promise<{ commit: string; branch?: string }>;
 
 export interface PipelineView {
   id: string;
@@ -64,6 +88,7 @@ export interface PipelineView {
   concurrency: number;
   /** Number of the latest run; 0 before the first. */
   lastRunNumber: number;
+  repository?: PipelineRepository;
   createdAt: number;
   updatedAt: number;
 }
@@ -191,6 +216,8 @@ export class RunsService {
     private readonly clock: Clock,
     /** Without it, `canReadStep` answers false for every existing step. */
     private readonly access?: NamespaceAccess,
+    /** Resolves the commit of runs that take their source from the pipeline; without it they get none. */
+    private readonly resolveSource?: SourceResolver,
   ) {
     this.progress = new RunProgress(store, clock, (event) => events.emit(event));
   }
@@ -220,6 +247,7 @@ export class RunsService {
       run_seq: 0,
       claim_seq: 0,
       created_by: input.actor ?? null,
+      ...repositoryColumns(input.repository),
       created_at: now,
       updated_at: now,
     });
@@ -229,7 +257,14 @@ export class RunsService {
   /** Replaces the definition and/or settings; runs already created keep the pipeline they were planned from. */
   async updatePipeline(
     id: string,
-    changes: { source?: string; dialect?: PipelineDialect; policy?: RunPolicy; concurrency?: number },
+    changes: {
+      source?: string;
+      dialect?: PipelineDialect;
+      policy?: RunPolicy;
+      concurrency?: number;
+      /** `null` removes it. */
+      repository?: PipelineRepository | null;
+    },
   ): Promise<SavedPipeline> {
     const row = await this.pipelineRow(id);
     const dialect = changes.dialect ?? row.dialect;
@@ -242,6 +277,7 @@ export class RunsService {
       model: JSON.stringify(parsed.pipeline),
       ...(changes.policy !== undefined ? { policy: changes.policy } : {}),
       ...(changes.concurrency !== undefined ? { concurrency: changes.concurrency } : {}),
+      ...(changes.repository !== undefined ? repositoryColumns(changes.repository ?? undefined) : {}),
       updated_at: this.clock.now(),
     });
     return { ...(await this.getPipeline(id)), warnings: parsed.warnings };
@@ -278,9 +314,10 @@ export class RunsService {
    * rejects the trigger, `NotFound` for an unknown pipeline. Under the `serial-latest-only` policy, runs of
    * the pipeline still waiting for their turn are cancelled, superseded by this one.
    */
-  async startRun(pipelineId: string, trigger: RunTrigger): Promise<RunDetail> {
-    checkTrigger(trigger);
+  async startRun(pipelineId: string, request: RunTrigger): Promise<RunDetail> {
+    checkTrigger(request);
     const pipeline = await this.pipelineRow(pipelineId);
+    const trigger = await this.sourcedTrigger(pipeline, request);
     let model = trigger.definition ?? (JSON.parse(pipeline.model) as Pipeline);
     if (trigger.rerunOf !== undefined) {
       const earlier = await this.store.findRun(trigger.rerunOf);
@@ -445,6 +482,41 @@ export class RunsService {
     return this.access ? this.access.canReadNamespace(subject, pipeline.namespace) : false;
   }
 
+  /**
+   * A trigger that names no repository runs the pipeline's own: its URL, the branch asked for (default: the
+   * pipeline's, then the remote's default) at the commit it points at now, and the pipeline's git credential
+   * on its checkout steps. The credential goes only to the pipeline's own repository.
+   */
+  private async sourcedTrigger(pipeline: PipelineRow, trigger: RunTrigger): Promise<RunTrigger> {
+    const url = pipeline.repo_url;
+    const { context } = trigger;
+    if (!url || (context.repoUrl !== '' && context.repoUrl !== url)) return trigger;
+    const sourced: TriggerContext = { ...context, repoUrl: url };
+    if (sourced.commit === '' && this.resolveSource) {
+      const branch =
+        sourced.tag === undefined ? (sourced.branch ?? pipeline.repo_branch ?? undefined) : undefined;
+      const resolved = await this.resolveSource({
+        namespace: pipeline.namespace,
+        url,
+        ...(branch !== undefined ? { branch } : {}),
+        ...(sourced.tag !== undefined ? { tag: sourced.tag } : {}),
+        ...(pipeline.repo_credentials ? { credentials: pipeline.repo_credentials } : {}),
+      }).catch((error: unknown) => {
+        if (error instanceof NotFound) throw new Invalid(error.code, error.message, { field: 'branch' });
+        throw error;
+      });
+      sourced.commit = resolved.commit;
+      if (sourced.tag === undefined && resolved.branch !== undefined) sourced.branch = resolved.branch;
+    }
+    const credentials = pipeline.repo_credentials;
+    const base = trigger.definition ?? (JSON.parse(pipeline.model) as Pipeline);
+    return {
+      ...trigger,
+      context: sourced,
+      ...(credentials ? { definition: withCheckoutCredentials(base, credentials) } : {}),
+    };
+  }
+
   private async pipelineRow(id: string): Promise<PipelineRow> {
     const row = await this.store.findPipeline(id);
     if (!row) throw new NotFound('PIPELINE_NOT_FOUND', `pipeline ${id} not found`);
@@ -521,6 +593,15 @@ function pipelineView(row: PipelineRow): PipelineView {
     policy: row.policy,
     concurrency: row.concurrency,
     lastRunNumber: row.run_seq,
+    ...(row.repo_url
+      ? {
+          repository: {
+            url: row.repo_url,
+            ...(row.repo_branch ? { branch: row.repo_branch } : {}),
+            ...(row.repo_credentials ? { credentials: row.repo_credentials } : {}),
+          },
+        }
+      : {}),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -584,5 +665,18 @@ function stepView(step: StepRow): StepView {
     ...(step.reason ? { reason: step.reason } : {}),
     ...(step.started_at !== null ? { startedAt: step.started_at } : {}),
     ...(step.finished_at !== null ? { finishedAt: step.finished_at } : {}),
+  };
+}
+
+function repositoryColumns(repository: PipelineRepository | undefined) {
+  if (repository && (repository.url === '' || repository.url.startsWith('-'))) {
+    throw new Invalid('PIPELINE_INVALID', 'repository.url: not a repository URL', {
+      field: 'repository.url',
+    });
+  }
+  return {
+    repo_url: repository?.url ?? null,
+    repo_branch: repository?.branch ?? null,
+    repo_credentials: repository?.credentials ?? null,
   };
 }

@@ -36,6 +36,15 @@ export interface RunsTables {
     claim_seq: number;
     /** Who created it (a user name, migration `0062_pipeline_owner`): runs nobody started act for them. */
     created_by: string | null;
+    /**
+     * Its source repository (migration `0064_pipeline_repository`): runs whose trigger names none (manual
+     * without a URL, cron, image push, another run's end) check out `repo_branch` (default: the remote's
+     * default branch) of it, at the commit it points at then, with the namespace's git credential
+     * `repo_credentials`.
+     */
+    repo_url: string | null;
+    repo_branch: string | null;
+    repo_credentials: string | null;
     created_at: number;
     updated_at: number;
   };

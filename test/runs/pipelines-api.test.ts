@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { forEachDatabase } from '../support/databases.js';
+import { startGitHttpServer } from '../support/git-http.js';
 import { createGitRepo } from '../support/git-repo.js';
 import { userWithToken } from '../support/quay-client.js';
 import { fetchStepLog, nativeApi, type NativeApi } from '../support/native-client.js';
@@ -130,6 +131,70 @@ forEachDatabase((database) => {
       });
       assert.equal(missing.status, 400);
       assert.equal(missing.body.error.field, 'branch');
+    });
+
+    test("a pipeline's own private repository: manual runs and schedules check out its branch with its credential", async (t) => {
+      const dir = await mkdtemp(join(tmpdir(), 'slipway-native-source-'));
+      const repo = await createGitRepo(join(dir, 'work'), { 'version.txt': 'one\n' });
+      await repo.git('checkout', '--quiet', '-b', 'release');
+      const release = await repo.commit({ 'version.txt': 'released\n' });
+      await repo.git('clone', '--quiet', '--bare', repo.path, join(dir, 'git', 'app.git'));
+      const host = await startGitHttpServer(join(dir, 'git'), { auth: { password: 'repo-token-1' } });
+      t.after(async () => {
+        await host.close();
+        await rm(dir, { recursive: true, force: true });
+      });
+      const put = await owner('PUT', '/namespaces/acme/git-credentials/app-token', {
+        kind: 'token',
+        secret: 'repo-token-1',
+      });
+      assert.ok([200, 201].includes(put.status), JSON.stringify(put.body));
+      const source = 'name: sourced\njobs:\n  show:\n    steps:\n      - script: cat version.txt\n';
+      const url = `${host.url}/app.git`;
+      const created = await owner('POST', '/namespaces/acme/pipelines', {
+        source,
+        repository: { url, branch: 'release', credentials: 'app-token' },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.deepEqual(created.body.repository, { url, branch: 'release', credentials: 'app-token' });
+
+      const showOf = async (number: number) => {
+        const done = await until(`run ${number} to end`, async () => {
+          const run = await owner('GET', `/namespaces/acme/pipelines/sourced/runs/${number}`);
+          return ['success', 'failed', 'error'].includes(run.body.state) ? run.body : undefined;
+        });
+        assert.equal(done.state, 'success', JSON.stringify(done.jobs));
+        const show = done.jobs.find((j: any) => j.name === 'show');
+        return { done, log: (await fetchStepLog(server, bobToken, show.steps[0].id)).text };
+      };
+      const manual = await owner('POST', '/namespaces/acme/pipelines/sourced/runs', {});
+      assert.equal(manual.status, 201, JSON.stringify(manual.body));
+      assert.equal(manual.body.trigger.context.commit, release);
+      assert.equal(manual.body.trigger.context.branch, 'release');
+      assert.equal((await showOf(manual.body.number)).log, 'released\n');
+
+      // A schedule names no repository: it runs the pipeline's.
+      const cron = await owner('POST', '/namespaces/acme/pipelines/sourced/triggers', {
+        type: 'cron',
+        schedule: '* * * * *',
+      });
+      assert.equal(cron.status, 201, JSON.stringify(cron.body));
+      const fired = await server.services.cronTriggers.fireDue(Date.now() + 120_000);
+      assert.equal(fired.length, 1);
+      const scheduled = await showOf(2);
+      assert.equal(scheduled.done.trigger.kind, 'cron');
+      assert.equal(scheduled.done.trigger.context.commit, release);
+      assert.equal(scheduled.log, 'released\n');
+      assert.ok(
+        host.requests.every((r) => r.authorization !== undefined || !r.url.includes('git-upload-pack')),
+        'every fetch carried the credential',
+      );
+
+      // Without the credential the repository cannot be read: a clear 400, no run.
+      await owner('PUT', '/namespaces/acme/pipelines/sourced', { repository: { url, branch: 'release' } });
+      const refused = await owner('POST', '/namespaces/acme/pipelines/sourced/runs', {});
+      assert.equal(refused.status, 400, JSON.stringify(refused.body));
+      assert.match(refused.body.error.message, /Authentication failed|could not read|401/i);
     });
 
     test('bad definitions are refused naming the line; duplicates conflict; nothing is stored', async () => {

@@ -4,7 +4,8 @@
  *
  * - `GET|POST /namespaces/{ns}/pipelines`, `GET|PUT|DELETE /namespaces/{ns}/pipelines/{name}`
  * - `GET|POST /namespaces/{ns}/pipelines/{name}/runs` (POST: a manual run with `commit`, `branch`, `tag`,
- *   `repo_url`; without `commit`, the branch or tag is resolved in `repo_url` now), `GET .../runs/{number}`, `POST .../runs/{number}/cancel`, `POST .../runs/{number}/rerun`
+ *   `repo_url`; without `commit`, the branch or tag is resolved in `repo_url`, or in the pipeline's own
+ *   `repository`, now), `GET .../runs/{number}`, `POST .../runs/{number}/cancel`, `POST .../runs/{number}/rerun`
  * - `GET|POST /namespaces/{ns}/pipelines/{name}/triggers`, `DELETE .../triggers/{type}/{id}`
  *
  * Authorization asks the policy: reading needs `canReadNamespace`, anything else `canRunPipelines`. A
@@ -14,7 +15,7 @@
 import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type-provider-typebox';
 import type { Subject } from '../../identity/index.js';
 import { Denied, Invalid, NotFound } from '../../platform/errors.js';
-import { lsRemote, resolveBranch } from '../../runs/git/index.js';
+import { resolveRef } from '../../runs/git/index.js';
 import type { PipelineView, RunTrigger } from '../../runs/index.js';
 import { RUN_POLICIES } from '../../runs/index.js';
 import type { Services } from '../../services.js';
@@ -30,6 +31,16 @@ const RunParams = Type.Object({ ns: Namespace, name: Name, number: Type.Integer(
 const Dialect = Type.Union([Type.Literal('slipway'), Type.Literal('rancher')]);
 const Policy = Type.Union(RUN_POLICIES.map((p) => Type.Literal(p)));
 
+const Repository = Type.Object(
+  {
+    url: Type.String({ minLength: 1, maxLength: 2048, description: 'clone URL' }),
+    branch: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    credentials: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 100, description: 'a git credential' }),
+    ),
+  },
+  { additionalProperties: false },
+);
 const PipelineBody = Type.Object(
   {
     name: Type.Optional(Name),
@@ -37,6 +48,7 @@ const PipelineBody = Type.Object(
     dialect: Type.Optional(Dialect),
     policy: Type.Optional(Policy),
     concurrency: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+    repository: Type.Optional(Repository),
   },
   { additionalProperties: false },
 );
@@ -46,6 +58,7 @@ const PipelineChanges = Type.Object(
     dialect: Type.Optional(Dialect),
     policy: Type.Optional(Policy),
     concurrency: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+    repository: Type.Optional(Type.Union([Repository, Type.Null()])),
   },
   { additionalProperties: false },
 );
@@ -115,6 +128,7 @@ function pipelineJson(view: PipelineView) {
     policy: view.policy,
     concurrency: view.concurrency,
     last_run_number: view.lastRunNumber,
+    repository: view.repository ?? null,
     source: view.source,
     definition: view.pipeline,
     created_at: new Date(view.createdAt).toISOString(),
@@ -154,18 +168,12 @@ export const pipelinesRoutes: FastifyPluginAsyncTypebox<PipelinesDeps> = async (
   const sourceOf = async (body: Static<typeof ManualRun>): Promise<{ commit: string; branch?: string }> => {
     if (body.commit !== undefined || !body.repo_url)
       return { commit: body.commit ?? '', branch: body.branch };
-    const access = { outbound: deps.outbound };
     try {
-      if (body.tag !== undefined) {
-        const { refs } = await lsRemote(body.repo_url, access);
-        const commit = refs.get(`refs/tags/${body.tag}^{}`) ?? refs.get(`refs/tags/${body.tag}`);
-        if (!commit)
-          throw new Invalid('TAG_NOT_FOUND', `tag ${body.tag} not found in the repository`, { field: 'tag' });
-        return { commit };
-      }
-      return await resolveBranch(body.repo_url, body.branch, access);
+      return await resolveRef(body.repo_url, body, { outbound: deps.outbound });
     } catch (error) {
-      if (error instanceof NotFound) throw new Invalid(error.code, error.message, { field: 'branch' });
+      if (error instanceof NotFound) {
+        throw new Invalid(error.code, error.message, { field: body.tag !== undefined ? 'tag' : 'branch' });
+      }
       if (error instanceof Invalid && !(error.detail as { field?: string } | undefined)?.field)
         throw new Invalid(error.code, error.message, { field: 'repo_url' });
       throw error;

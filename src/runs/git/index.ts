@@ -13,6 +13,7 @@ export {
   lsRemote,
   readCommitFile,
   resolveBranch,
+  resolveRef,
   type RemoteAccess,
   type RemoteRefs,
 } from './remote.js';

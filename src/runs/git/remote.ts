@@ -102,6 +102,22 @@ export async function resolveBranch(
 }
 
 /**
+ * The commit a tag (peeled: an annotated tag's commit) or else a branch (default: the remote's HEAD) points at,
+ * with the branch's name for branches. NotFound (TAG_NOT_FOUND, BRANCH_NOT_FOUND) when the remote has no such ref.
+ */
+export async function resolveRef(
+  url: string,
+  ref: { branch?: string; tag?: string },
+  access: RemoteAccess,
+): Promise<{ commit: string; branch?: string }> {
+  if (ref.tag === undefined) return resolveBranch(url, ref.branch, access);
+  const { refs } = await lsRemote(url, access);
+  const commit = refs.get(`refs/tags/${ref.tag}^{}`) ?? refs.get(`refs/tags/${ref.tag}`);
+  if (!commit) throw new NotFound('TAG_NOT_FOUND', `tag ${ref.tag} not found in ${redactUrl(url)}`);
+  return { commit };
+}
+
+/**
  * The first of `files` that `commit` holds, read without a checkout: the commit alone is fetched shallow into a
  * temporary bare repository (or `ref`, when the server does not give out commits by id), `git show` reads the
  * file, and the directory is removed. Undefined when the commit holds none of them.

@@ -17,7 +17,7 @@ import type { OutboundPolicy } from '../../platform/outbound.js';
 import { checkRepositoryUrl, RepositoryReader } from '../definition/from-repository.js';
 import type { GitCredential } from '../credentials/index.js';
 import type { NamedGitCredential } from '../git/index.js';
-import { gitRef, type Pipeline, type Step, type TriggerContext } from '../model.js';
+import { gitRef, withCheckoutCredentials, type Pipeline, type TriggerContext } from '../model.js';
 import {
   RunNotTriggered,
   type PipelineView,
@@ -533,19 +533,6 @@ function nameTaken(namespace: string, name: string): Conflict {
 }
 
 const flag = (value: boolean | undefined, fallback: boolean) => ((value ?? fallback) ? 1 : 0);
-
-/** `pipeline` whose checkout steps that name no credential clone with `credential`. */
-function withCheckoutCredentials(pipeline: Pipeline, credential: string): Pipeline {
-  const step = (s: Step): Step =>
-    s.kind === 'checkout' && s.credentials === undefined ? { ...s, credentials: credential } : s;
-  return {
-    ...pipeline,
-    stages: pipeline.stages.map((stage) => ({
-      ...stage,
-      jobs: stage.jobs.map((job) => ({ ...job, steps: job.steps.map(step) })),
-    })),
-  };
-}
 
 function ignoreNotFound(error: unknown): void {
   if (!(error instanceof NotFound)) throw error;
