@@ -7,6 +7,8 @@ import { KeyedMutex } from './platform/keyed-mutex.js';
 import type { SecretBox } from './platform/secrets.js';
 import {
   AccountService,
+  anonymous,
+  subjectOf,
   AccountStore,
   ApplicationsService,
   ApplicationsStore,
@@ -121,7 +123,6 @@ import {
 } from './runs/index.js';
 import { killJobProcesses, LocalExecutor } from './runs/executors/local.executor.js';
 import { BuildahExecutor } from './runs/executors/buildah.executor.js';
-import { anonymous, subjectOf } from './identity/index.js';
 import { parseListen } from './platform/config.js';
 import {
   CronWorker,

@@ -7,14 +7,9 @@ type Described = Pick<AuditEntry, 'kind' | 'namespace' | 'repository' | 'metadat
 const namespaceOf = (name: string) => name.split('/', 1)[0]!;
 const shortName = (name: string) => name.slice(name.indexOf('/') + 1);
 /** Quay's repository metadata: `repo` is the name inside the namespace. */
-const repoFields = (repository: string) => ({
-  namespace: namespaceOf(repository),
-  repository,
-  metadata: { repo: shortName(repository), namespace: namespaceOf(repository) },
-});
 const withRepo = (repository: string, kind: string, extra: Record<string, unknown> = {}): Described => {
-  const base = repoFields(repository);
-  return { kind, namespace: base.namespace, repository, metadata: { ...base.metadata, ...extra } };
+  const namespace = namespaceOf(repository);
+  return { kind, namespace, repository, metadata: { repo: shortName(repository), namespace, ...extra } };
 };
 const inNamespace = (namespace: string, kind: string, metadata: Record<string, unknown>): Described => ({
   kind,

@@ -61,6 +61,13 @@ export interface ExportDestination {
   callbackEmail?: string;
 }
 
+/** Makes the exported document of one page of entries (`terminated` on the last one). */
+type ExportRenderer = (
+  exportId: string,
+  page: { start: number; end: number; logs: AuditRecord[] },
+  terminated: boolean,
+) => unknown;
+
 /** Kinds only the superuser listing shows (Quay's SERVICE_LEVEL_LOG_KINDS). */
 export const serviceLevelKinds = [
   'service_key_create',
@@ -197,15 +204,7 @@ export class AuditService {
    * Starts an export of the entries of `scope` and returns its id at once. When done, the
    * document `render` makes of the entries is POSTed to the callback URL and/or mailed.
    */
-  queueExport(
-    scope: LogScope,
-    destination: ExportDestination,
-    render: (
-      exportId: string,
-      page: { start: number; end: number; logs: AuditRecord[] },
-      terminated: boolean,
-    ) => unknown,
-  ): string {
+  queueExport(scope: LogScope, destination: ExportDestination, render: ExportRenderer): string {
     if (destination.callbackUrl) this.outbound.validateUrl(destination.callbackUrl, 'callback_url');
     if (destination.callbackEmail && !emailPattern.test(destination.callbackEmail))
       throw new Invalid('INVALID_EMAIL', 'callback_email: Invalid callback e-mail', {
@@ -225,11 +224,7 @@ export class AuditService {
     exportId: string,
     filter: AuditFilter,
     destination: ExportDestination,
-    render: (
-      exportId: string,
-      page: { start: number; end: number; logs: AuditRecord[] },
-      terminated: boolean,
-    ) => unknown,
+    render: ExportRenderer,
   ): Promise<void> {
     await this.flush();
     const logs: AuditRecord[] = [];

@@ -1,5 +1,5 @@
 import type { Clock } from '../platform/clock.js';
-import { Conflict, Invalid, NotFound } from '../platform/errors.js';
+import { Conflict, NotFound } from '../platform/errors.js';
 import type { EventBus } from '../platform/events.js';
 import { KeyedMutex } from '../platform/keyed-mutex.js';
 import type { AccountStore } from './account.store.js';
@@ -38,11 +38,11 @@ export class AccountService {
   async profile(userId: string): Promise<AccountProfile> {
     const user = await this.identity.getUser(userId);
     if (!user) throw new NotFound('USER_NOT_FOUND', 'Not Found');
-    const namespace = await this.identity.findNamespace(user.name);
+    const settings = await this.store.accountSettings(user.id);
     return {
       user,
-      tagExpirationSeconds: namespace?.tag_expiration_s ?? 1209600,
-      hasPasswordSet: await this.store.passwordSet(user.id),
+      tagExpirationSeconds: settings?.tag_expiration_s ?? 1209600,
+      hasPasswordSet: Boolean(settings?.password_hash),
     };
   }
 
@@ -104,9 +104,7 @@ export class AccountService {
     changes: { password?: string; email?: string; tagExpirationSeconds?: number },
   ): Promise<{ user: User; passwordChanged: boolean }> {
     if (changes.email !== undefined && changes.email !== (user.email ?? '')) {
-      const owner = changes.email === '' ? undefined : await this.store.namespaceWithEmail(changes.email);
-      if (owner && owner.id !== user.id)
-        throw new Invalid('EMAIL_IN_USE', 'E-mail address already used', { field: 'email' });
+      if (changes.email !== '') await this.identity.requireUnusedEmail(changes.email, user.id);
     }
     const updated = await this.identity.updateUser(user.name, {
       password: changes.password,

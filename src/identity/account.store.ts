@@ -1,26 +1,18 @@
 import type { Kysely } from 'kysely';
 import type { IdentityTables } from './tables.js';
 
-/** Queries behind a user's own account: e-mail ownership and ending every session of a user. */
+/** Queries behind a user's own account: its settings and ending every session of a user. */
 export class AccountStore {
   constructor(private readonly db: Kysely<IdentityTables>) {}
 
-  /** The namespace (user or organization) that uses this e-mail address, if any. */
-  namespaceWithEmail(email: string) {
+  /** What the account view shows beyond the user: its password hash (whether one is set) and tag expiration. */
+  accountSettings(userId: string) {
     return this.db
-      .selectFrom('namespaces')
-      .select(['id', 'name'])
-      .where('email', '=', email)
-      .executeTakeFirst();
-  }
-
-  async passwordSet(userId: string): Promise<boolean> {
-    const row = await this.db
       .selectFrom('users')
-      .select('password_hash')
-      .where('id', '=', userId)
+      .innerJoin('namespaces', 'namespaces.id', 'users.id')
+      .select(['users.password_hash', 'namespaces.tag_expiration_s'])
+      .where('users.id', '=', userId)
       .executeTakeFirst();
-    return Boolean(row?.password_hash);
   }
 
   async deleteSessionsOf(userId: string): Promise<void> {

@@ -1,8 +1,7 @@
-import { randomInt } from 'node:crypto';
 import type { Clock } from '../platform/clock.js';
 import { Invalid, NotFound } from '../platform/errors.js';
 import type { EventBus } from '../platform/events.js';
-import { newId } from '../platform/ids.js';
+import { newId, randomCode } from '../platform/ids.js';
 import type { SecretBox } from '../platform/secrets.js';
 import type { ApplicationRow, ApplicationsStore } from './applications.store.js';
 import type { CredentialsService } from './credentials.service.js';
@@ -40,10 +39,6 @@ export interface ApplicationToken {
   lastAccessed: number | null;
   createdBy: string;
 }
-
-const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
-const randomCode = (length: number) =>
-  Array.from({ length }, () => alphabet[randomInt(alphabet.length)]).join('');
 
 /** Quay's default OAuth token lifetime (data/model/oauth.py): ten years. */
 export const defaultTokenLifetimeSeconds = 315_576_000;

@@ -1,7 +1,7 @@
-import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../platform/clock.js';
 import { Invalid, NotFound } from '../platform/errors.js';
-import { newId } from '../platform/ids.js';
+import { newId, randomCode } from '../platform/ids.js';
 import type { SecretBox } from '../platform/secrets.js';
 import { subjectOf, type IdentityService, type User } from './identity.service.js';
 import type { IdentityStore } from './identity.store.js';
@@ -10,9 +10,6 @@ import { allScopes, formatScopes, parseScopes, type Scope } from './scopes.js';
 import type { Subject } from './subject.js';
 import type { AccessTokenKind } from './tables.js';
 
-const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
-const randomCode = (length: number) =>
-  Array.from({ length }, () => alphabet[randomInt(alphabet.length)]).join('');
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 const sameHash = (a: string, b: string) => timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
 

@@ -194,6 +194,13 @@ export class IdentityService {
     return this.store.findNamespace(name);
   }
 
+  /** Refuses an e-mail address that a namespace (user or organization) other than `ownerId` uses. */
+  async requireUnusedEmail(email: string, ownerId?: string): Promise<void> {
+    const owner = await this.store.findNamespaceByEmail(email);
+    if (owner && owner.id !== ownerId)
+      throw new Invalid('EMAIL_IN_USE', 'E-mail address already used', { field: 'email' });
+  }
+
   async createOrganization(input: { name: string; owner: User; email?: string }): Promise<Organization> {
     const name = validateNamespaceName(input.name, 'name');
     const email = validateEmail(input.email);
@@ -371,22 +378,22 @@ export class IdentityService {
     );
   }
 
-  private async resolveMember(name: string): Promise<{ kind: 'user' | 'robot'; id: string }> {
+  /** A user, or a robot when the name is `ns+name`; undefined when there is none. */
+  async findMember(name: string): Promise<{ kind: 'user' | 'robot'; id: string } | undefined> {
     if (name.includes('+')) {
-      const robot = await this.store.db
-        .selectFrom('robots')
-        .select('id')
-        .where('name', '=', name)
-        .executeTakeFirst();
-      if (!robot)
-        throw new Invalid('UNKNOWN_ROBOT', 'Could not find robot with specified username', {
-          field: 'member',
-        });
-      return { kind: 'robot', id: robot.id };
+      const robot = await this.store.findRobotByName(name);
+      return robot && { kind: 'robot', id: robot.id };
     }
-    const user = await this.findUserByName(name);
-    if (!user) throw new Invalid('UNKNOWN_USER', 'Unknown user', { field: 'member' });
-    return { kind: 'user', id: user.id };
+    const user = await this.store.findUserByName(name);
+    return user && { kind: 'user', id: user.id };
+  }
+
+  private async resolveMember(name: string): Promise<{ kind: 'user' | 'robot'; id: string }> {
+    const member = await this.findMember(name);
+    if (member) return member;
+    throw name.includes('+')
+      ? new Invalid('UNKNOWN_ROBOT', 'Could not find robot with specified username', { field: 'member' })
+      : new Invalid('UNKNOWN_USER', 'Unknown user', { field: 'member' });
   }
 
   // Repository grants

@@ -12,6 +12,45 @@ const userColumns = [
   'users.created_at',
 ] as const;
 
+/** Team memberships and repository grants of a user, which are not cascaded from its namespace row. */
+export async function removeUserMemberships(db: Kysely<IdentityTables>, userId: string): Promise<void> {
+  await db
+    .deleteFrom('team_members')
+    .where('member_kind', '=', 'user')
+    .where('member_id', '=', userId)
+    .execute();
+  await db
+    .deleteFrom('repository_grants')
+    .where('delegate_kind', '=', 'user')
+    .where('delegate_id', '=', userId)
+    .execute();
+}
+
+/** An organization's `owners` team (role admin) holding one user, as Quay creates it. */
+export async function insertOwnersTeam(
+  db: Kysely<IdentityTables>,
+  organizationId: string,
+  teamId: string,
+  userId: string,
+  createdAt: number,
+): Promise<void> {
+  await db
+    .insertInto('teams')
+    .values({
+      id: teamId,
+      organization_id: organizationId,
+      name: 'owners',
+      role: 'admin',
+      description: '',
+      created_at: createdAt,
+    })
+    .execute();
+  await db
+    .insertInto('team_members')
+    .values({ team_id: teamId, member_kind: 'user', member_id: userId })
+    .execute();
+}
+
 export type UserRow = Awaited<ReturnType<IdentityStore['findUserByName']>> & object;
 
 /** Queries of namespaces, users, organizations, teams and repository grants. */
@@ -125,16 +164,7 @@ export class IdentityStore {
   /** Deletes a user or organization; users, teams, robots and memberships go with it (cascade). */
   async deleteNamespace(id: string): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await trx
-        .deleteFrom('team_members')
-        .where('member_kind', '=', 'user')
-        .where('member_id', '=', id)
-        .execute();
-      await trx
-        .deleteFrom('repository_grants')
-        .where('delegate_kind', '=', 'user')
-        .where('delegate_id', '=', id)
-        .execute();
+      await removeUserMemberships(trx, id);
       await trx.deleteFrom('namespaces').where('id', '=', id).execute();
     });
   }
@@ -149,21 +179,7 @@ export class IdentityStore {
         .insertInto('namespaces')
         .values({ ...org, kind: 'organization' })
         .execute();
-      await trx
-        .insertInto('teams')
-        .values({
-          id: owners.teamId,
-          organization_id: org.id,
-          name: 'owners',
-          role: 'admin',
-          description: '',
-          created_at: org.created_at,
-        })
-        .execute();
-      await trx
-        .insertInto('team_members')
-        .values({ team_id: owners.teamId, member_kind: 'user', member_id: owners.userId })
-        .execute();
+      await insertOwnersTeam(trx, org.id, owners.teamId, owners.userId, org.created_at);
     });
   }
 

@@ -65,7 +65,7 @@ export class OrganizationsService {
     if (owner.kind !== 'user') throw new Invalid('NOT_A_USER', 'Only users can create organizations');
     const user = await this.identity.getUser(owner.id);
     if (!user) throw new NotFound('USER_NOT_FOUND', 'Not Found');
-    if (input.email) await this.requireUnusedEmail(input.email);
+    if (input.email) await this.identity.requireUnusedEmail(input.email);
     const org = await this.identity.createOrganization({ name: input.name, owner: user, email: input.email });
     this.events.emit({ type: 'organization.created', organization: org.name, actor: user.name });
     return org;
@@ -82,7 +82,7 @@ export class OrganizationsService {
     const org = await this.identity.getOrganization(name);
     const email =
       changes.email === undefined || changes.email === (org.email ?? '') ? undefined : changes.email;
-    if (email) await this.requireUnusedEmail(email);
+    if (email) await this.identity.requireUnusedEmail(email);
     await this.identity.updateNamespaceSettings(name, {
       email,
       tagExpirationSeconds: changes.tagExpirationSeconds,
@@ -102,11 +102,6 @@ export class OrganizationsService {
         seconds: changes.tagExpirationSeconds,
       });
     return updated;
-  }
-
-  private async requireUnusedEmail(email: string): Promise<void> {
-    if (await this.store.findNamespaceByEmail(email))
-      throw new Invalid('EMAIL_IN_USE', 'E-mail address already used', { field: 'email' });
   }
 
   /** Deletes an organization with its repositories, teams, robots, grants and prototypes. */
@@ -144,7 +139,7 @@ export class OrganizationsService {
   /** One user or robot of the organization; NotFound unless it is in a team (or is one of its robots). */
   async member(organization: string, name: string): Promise<OrganizationMember> {
     const org = await this.identity.getOrganization(organization);
-    const member = await this.findMember(name);
+    const member = await this.identity.findMember(name);
     if (!member) throw new NotFound('MEMBER_NOT_FOUND', 'Not Found');
     const teams = (await this.store.teamsOf(org.id, member.kind, member.id)).map((t) => t.name);
     if (teams.length === 0 && !(member.kind === 'robot' && name.startsWith(`${organization}+`)))
@@ -284,7 +279,7 @@ export class OrganizationsService {
     memberName: string,
   ): Promise<{ name: string; isRobot: boolean }> {
     const team = await this.identity.getTeam(organization, teamName);
-    const member = await this.findMember(memberName);
+    const member = await this.identity.findMember(memberName);
     if (!member) throw new Invalid('UNKNOWN_USER', 'Unknown user');
     if (member.kind === 'robot' && !memberName.startsWith(`${organization}+`))
       throw new Invalid(
@@ -307,7 +302,7 @@ export class OrganizationsService {
     actor: Subject,
   ): Promise<void> {
     const team = await this.identity.getTeam(organization, teamName);
-    const member = await this.findMember(memberName);
+    const member = await this.identity.findMember(memberName);
     if (!member) throw new NotFound('MEMBER_NOT_FOUND', 'Not Found');
     const current = await this.store.teamMembers(team.id);
     if (!current.some((m) => m.member_kind === member.kind && m.member_id === member.id))
@@ -360,15 +355,6 @@ export class OrganizationsService {
   }
 
   // Helpers
-
-  private async findMember(name: string): Promise<{ kind: TeamMemberKind; id: string } | undefined> {
-    if (name.includes('+')) {
-      const robot = await this.store.findRobotByName(name);
-      return robot ? { kind: 'robot', id: robot.id } : undefined;
-    }
-    const user = await this.store.findUserByName(name);
-    return user ? { kind: 'user', id: user.id } : undefined;
-  }
 
   /** Users in any admin team of the organization, by id. */
   private async adminUsers(organizationId: string): Promise<Set<string>> {

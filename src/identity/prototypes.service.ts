@@ -60,7 +60,7 @@ export class PrototypesService {
     const org = await this.identity.getOrganization(organization);
     let activatingUserId: string | null = null;
     if (input.activatingUser) {
-      const activating = await this.findUserOrRobot(input.activatingUser);
+      const activating = await this.identity.findMember(input.activatingUser);
       if (!activating)
         throw new Invalid('UNKNOWN_ACTIVATING_USER', 'Unknown activating user', { field: 'activating_user' });
       activatingUserId = activating.id;
@@ -70,7 +70,7 @@ export class PrototypesService {
         ? await this.store
             .findTeam(org.id, input.delegate.name)
             .then((t) => t && { kind: 'team' as const, id: t.id })
-        : await this.findUserOrRobot(input.delegate.name);
+        : await this.identity.findMember(input.delegate.name);
     if (!delegate)
       throw new Invalid('MISSING_DELEGATE', 'Missing delegate user or team', { field: 'delegate' });
     if (delegate.kind === 'robot' && !input.delegate.name.startsWith(`${organization}+`))
@@ -131,15 +131,6 @@ export class PrototypesService {
       },
       activatingUser: prototype.activatingUser?.name ?? null,
     });
-  }
-
-  private async findUserOrRobot(name: string): Promise<{ kind: 'user' | 'robot'; id: string } | undefined> {
-    if (name.includes('+')) {
-      const robot = await this.store.findRobotByName(name);
-      return robot && { kind: 'robot', id: robot.id };
-    }
-    const user = await this.store.findUserByName(name);
-    return user && { kind: 'user', id: user.id };
   }
 
   private async memberIds(organizationId: string): Promise<Set<string>> {

@@ -112,11 +112,12 @@ export class RegistryTokens {
       if (!row) throw new Error('could not create a token signing key');
     }
     const privateJwk = JSON.parse(opts.secrets.open(row.private_key_sealed)) as JWK;
+    const publicJwk = JSON.parse(row.public_jwk) as JWK;
     return new RegistryTokens(
       row.kid,
       await importJWK(privateJwk, 'ES256'),
-      await importJWK(JSON.parse(row.public_jwk) as JWK, 'ES256'),
-      JSON.parse(row.public_jwk) as JWK,
+      await importJWK(publicJwk, 'ES256'),
+      publicJwk,
       opts.service,
       opts.ttlSeconds,
       opts.clock,

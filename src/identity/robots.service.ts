@@ -1,8 +1,8 @@
-import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../platform/clock.js';
 import type { EventBus } from '../platform/events.js';
 import { Invalid, NotFound } from '../platform/errors.js';
-import { newId } from '../platform/ids.js';
+import { newId, randomCode } from '../platform/ids.js';
 import type { SecretBox } from '../platform/secrets.js';
 import type { IdentityStore } from './identity.store.js';
 import { validateRobotShortName } from './names.js';
@@ -19,13 +19,12 @@ export interface Robot {
   lastAccessed: number | null;
 }
 
-const tokenAlphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 const tokenPattern = /^[A-Z0-9]{64}$/;
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
 /** Quay's robot token: 64 characters of A-Z and 0-9. */
 export function generateRobotToken(): string {
-  return Array.from({ length: 64 }, () => tokenAlphabet[randomInt(tokenAlphabet.length)]).join('');
+  return randomCode(64);
 }
 
 /**

@@ -1,9 +1,8 @@
-import { randomInt } from 'node:crypto';
 import type { Clock } from '../platform/clock.js';
 import { Invalid, NotFound } from '../platform/errors.js';
 import type { EventBus } from '../platform/events.js';
 import type { SecretBox } from '../platform/secrets.js';
-import { newId } from '../platform/ids.js';
+import { newId, randomCode } from '../platform/ids.js';
 import type { IdentityService, Organization, User } from './identity.service.js';
 import { validateNamespaceName } from './names.js';
 import type { Subject } from './subject.js';
@@ -26,10 +25,8 @@ export interface Page<T> {
   nextOffset?: number;
 }
 
-const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 /** Quay's generated password for a user a superuser creates: 32 characters of [A-Z0-9]. */
-const generatePassword = () =>
-  Array.from({ length: 32 }, () => alphabet[randomInt(alphabet.length)]).join('');
+const generatePassword = () => randomCode(32);
 
 const userNotFound = () => new NotFound('USER_NOT_FOUND', 'Not Found');
 
@@ -78,7 +75,7 @@ export class SuperuserService {
     username: string;
     email?: string;
   }): Promise<{ user: User; password: string; encryptedPassword: string }> {
-    if (input.email) await this.requireUnusedEmail(input.email);
+    if (input.email) await this.identity.requireUnusedEmail(input.email);
     const password = generatePassword();
     const user = await this.identity.createUser({ name: input.username, password, email: input.email });
     this.events.emit({ type: 'user.created', user: user.name, email: user.email });
@@ -97,7 +94,7 @@ export class SuperuserService {
     const user = await this.getUser(name);
     if (user.superuser) throw new Invalid('SUPERUSER_UNCHANGEABLE', 'Cannot update a superuser');
     if (changes.email !== undefined && changes.email !== '' && changes.email !== user.email)
-      await this.requireUnusedEmail(changes.email);
+      await this.identity.requireUnusedEmail(changes.email);
     const updated = await this.identity.updateUser(name, changes);
     if (changes.password !== undefined) this.events.emit({ type: 'user.password_changed', user: name });
     if (updated.email !== user.email)
@@ -176,10 +173,5 @@ export class SuperuserService {
     }
     this.events.emit({ type: 'namespace.ownership_taken', namespace, wasUser });
     return { wasUser };
-  }
-
-  private async requireUnusedEmail(email: string): Promise<void> {
-    if (await this.store.findNamespaceByEmail(email))
-      throw new Invalid('EMAIL_IN_USE', 'E-mail address already used', { field: 'email' });
   }
 }

@@ -1,17 +1,10 @@
 import { sql, type Kysely } from 'kysely';
+import { insertOwnersTeam, removeUserMemberships } from './identity.store.js';
 import type { IdentityTables } from './tables.js';
 
 /** Queries behind the superuser panel that change what kind of namespace something is, or its name. */
 export class SuperuserStore {
   constructor(private readonly db: Kysely<IdentityTables>) {}
-
-  findNamespaceByEmail(email: string) {
-    return this.db
-      .selectFrom('namespaces')
-      .select(['id', 'name'])
-      .where('email', '=', email)
-      .executeTakeFirst();
-  }
 
   /** Renames a namespace and the robots named after it (`old+x` becomes `new+x`). */
   async renameNamespace(id: string, from: string, to: string): Promise<void> {
@@ -36,33 +29,10 @@ export class SuperuserStore {
     now: number,
   ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await trx
-        .deleteFrom('team_members')
-        .where('member_kind', '=', 'user')
-        .where('member_id', '=', userId)
-        .execute();
-      await trx
-        .deleteFrom('repository_grants')
-        .where('delegate_kind', '=', 'user')
-        .where('delegate_id', '=', userId)
-        .execute();
+      await removeUserMemberships(trx, userId);
       await trx.deleteFrom('users').where('id', '=', userId).execute();
       await trx.updateTable('namespaces').set({ kind: 'organization' }).where('id', '=', userId).execute();
-      await trx
-        .insertInto('teams')
-        .values({
-          id: owners.teamId,
-          organization_id: userId,
-          name: 'owners',
-          role: 'admin',
-          description: '',
-          created_at: now,
-        })
-        .execute();
-      await trx
-        .insertInto('team_members')
-        .values({ team_id: owners.teamId, member_kind: 'user', member_id: owners.adminUserId })
-        .execute();
+      await insertOwnersTeam(trx, userId, owners.teamId, owners.adminUserId, now);
     });
   }
 }

@@ -123,17 +123,7 @@ export class NotificationsService {
       throw new Invalid('INVALID_EVENT', `event: unknown event ${input.event}`, { field: 'event' });
     const method = this.checkMethod(input, `method: unknown method ${input.method}`);
     validateEventConfig(input.event, input.eventConfig);
-    const row = {
-      id: newId(),
-      repository_id: repository.id,
-      event: input.event,
-      method,
-      title: input.title ?? null,
-      config: this.secrets.seal(JSON.stringify(input.config)),
-      event_config: JSON.stringify(input.eventConfig),
-      number_of_failures: 0,
-      created_at: this.clock.now(),
-    };
+    const row = { ...this.newRow(input, method), repository_id: repository.id };
     await this.store.insert(row);
     this.events.emit({
       type: 'notification.created',
@@ -200,17 +190,7 @@ export class NotificationsService {
         { field: 'event' },
       );
     const method = this.checkMethod(input, `Unknown notification method '${input.method}'`);
-    const row = {
-      id: newId(),
-      namespace_id: namespace.id,
-      event: input.event,
-      method,
-      title: input.title ?? null,
-      config: this.secrets.seal(JSON.stringify(input.config)),
-      event_config: JSON.stringify(input.eventConfig),
-      number_of_failures: 0,
-      created_at: this.clock.now(),
-    };
+    const row = { ...this.newRow(input, method), namespace_id: namespace.id };
     await this.store.insertForNamespace(row);
     this.events.emit({
       type: 'namespace_notification.created',
@@ -441,6 +421,20 @@ export class NotificationsService {
     const method = input.method as NotificationMethod;
     validateMethodConfig(method, input.config, this.methods.outbound);
     return method;
+  }
+
+  /** The columns of a new repository or namespace notification; its method configuration is sealed. */
+  private newRow(input: NotificationInput, method: NotificationMethod) {
+    return {
+      id: newId(),
+      event: input.event,
+      method,
+      title: input.title ?? null,
+      config: this.secrets.seal(JSON.stringify(input.config)),
+      event_config: JSON.stringify(input.eventConfig),
+      number_of_failures: 0,
+      created_at: this.clock.now(),
+    };
   }
 
   /** The namespace a target names, if it is of the target's kind. */

@@ -29,16 +29,8 @@ export class Mailer {
     }
   }
 
-  get configured(): boolean {
-    return this.transport !== undefined;
-  }
-
   async send(message: MailMessage): Promise<void> {
     if (!this.transport) throw new Error('no SMTP server is configured (SLIPWAY_SMTP_URL)');
     await this.transport.sendMail({ from: this.from, ...message });
-  }
-
-  close(): void {
-    this.transport?.close();
   }
 }

@@ -17,7 +17,6 @@ export { formatByteSize, parseByteSize } from './quota-sizes.js';
 export { quotaMigrations } from './quotas.migrations.js';
 export {
   QuotasService,
-  quotaExceededMessage,
   type Quota,
   type QuotaLimit,
   type QuotaLimitType,

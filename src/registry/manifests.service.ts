@@ -163,8 +163,10 @@ export class ManifestsService {
         ? this.store.manifestByTag(repositoryName, ref.tag, withBytes, this.clock.now())
         : this.store.manifestByDigest(repositoryName, ref.digest, withBytes);
     let row = await lookup();
+    // A stored digest never changes: only a miss or a tag (which may be due for a refresh) asks the proxy cache.
     if (
       this.pullThrough &&
+      (!row || ref.kind === 'tag') &&
       (await this.pullThrough.manifest(repositoryName, reference, row?.digest, subject))
     )
       row = await lookup();

@@ -32,7 +32,7 @@ type NamespaceKind = 'user' | 'organization';
 const quotaNotFound = () => new NotFound('QUOTA_NOT_FOUND', 'Not Found');
 const limitNotFound = () => new NotFound('QUOTA_LIMIT_NOT_FOUND', 'Not Found');
 /** The registry's refusal, worded as Quay's (endpoints/v2/errors.py QuotaExceeded). */
-export const quotaExceededMessage = 'Quota has been exceeded on namespace';
+const quotaExceededMessage = 'Quota has been exceeded on namespace';
 
 /** Bytes a limit allows: its percentage of the quota, rounded down as Quay does. */
 const allowedBytes = (quota: Quota, limit: QuotaLimit) =>

@@ -114,12 +114,16 @@ export class RepositoriesService {
     return toRepository(row);
   }
 
-  /** The repository, created on first push. */
-  async ensure(name: string, subject: Subject): Promise<Repository> {
+  /** The repository, created on first push (or first pull through a proxy cache, with `opts`). */
+  async ensure(
+    name: string,
+    subject: Subject,
+    opts: { creatorRole?: RepositoryRole } = {},
+  ): Promise<Repository> {
     const existing = await this.find(name);
     if (existing) return existing;
     try {
-      return await this.create(name, subject);
+      return await this.create(name, subject, opts);
     } catch (err) {
       if (err instanceof Conflict) return this.get(name); // a concurrent push created it
       throw err;

@@ -1,20 +1,7 @@
-import type { Selectable } from 'kysely';
 import type { Clock } from '../platform/clock.js';
 import type { Policy, Subject } from '../identity/index.js';
-import type { Repository } from './repositories.service.js';
-import type { RegistryTables } from './tables.js';
+import { toRepository, type Repository } from './repositories.service.js';
 import type { StarsStore } from './stars.store.js';
-
-const toRepository = (row: Selectable<RegistryTables['repositories']>): Repository => ({
-  id: row.id,
-  name: row.name,
-  namespace: row.namespace,
-  visibility: row.visibility,
-  description: row.description,
-  state: row.state,
-  kind: row.kind,
-  createdAt: row.created_at,
-});
 
 /**
  * Stars: a user's bookmarks on repositories. The caller has already checked that the user may

@@ -14,7 +14,7 @@ import {
   type StepState,
   type TerminalState,
 } from './states.js';
-import type { JobRow, RunRow, RunsTables, StepRow } from './tables.js';
+import type { JobRow, PipelineRow, RunRow, RunsTables, StepRow } from './tables.js';
 
 type JobChanges = Omit<Partial<RunsTables['run_jobs']>, 'id' | 'state'>;
 type StepChanges = Omit<Partial<RunsTables['run_steps']>, 'id' | 'state'>;
@@ -242,8 +242,9 @@ export class RunProgress {
     type: 'run.created' | 'run.started' | 'run.cancel_requested' | 'run.finished',
     run: RunRow,
     actor: string | null = run.actor,
+    known?: PipelineRow,
   ): Promise<void> {
-    const pipeline = await this.store.findPipeline(run.pipeline_id);
+    const pipeline = known ?? (await this.store.findPipeline(run.pipeline_id));
     this.emit({
       type,
       runId: run.id,

@@ -5,7 +5,7 @@ import { Conflict, Invalid, NotFound } from '../platform/errors.js';
 import type { DomainEvent, EventBus } from '../platform/events.js';
 import { newId } from '../platform/ids.js';
 import type { DefinitionIssue, ParsedPipeline } from './definition/issues.js';
-import { parseRancherPipeline, RANCHER_PIPELINE_FILES } from './definition/rancher-yaml.js';
+import { parseRancherPipeline } from './definition/rancher-yaml.js';
 import { parseSlipwayPipeline } from './definition/slipway-yaml.js';
 import {
   plan,
@@ -179,11 +179,7 @@ export class RunNotTriggered extends Invalid {
 
 /** The dialect of a pipeline file by its name: `.rancher-pipeline.yml` (or `.yaml`) is Rancher's, any other Slipway's. */
 export function dialectOfFile(file: string): PipelineDialect {
-  const name = basename(file);
-  return (RANCHER_PIPELINE_FILES as readonly string[]).includes(name) ||
-    /\.rancher-pipeline\.ya?ml$/.test(name)
-    ? 'rancher'
-    : 'slipway';
+  return /\.rancher-pipeline\.ya?ml$/.test(basename(file)) ? 'rancher' : 'slipway';
 }
 
 /** Parses a definition of `dialect`; throws `PipelineDefinitionError` naming every problem's line and field. */
@@ -407,10 +403,10 @@ export class RunsService {
       }
       return row;
     });
-    await this.progress.announce('run.created', run);
+    await this.progress.announce('run.created', run, run.actor, pipeline);
     for (const event of emitted) this.events.emit(event);
-    if (isTerminal(run.state)) await this.progress.announce('run.finished', run);
-    return this.getRun(runId);
+    if (isTerminal(run.state)) await this.progress.announce('run.finished', run, run.actor, pipeline);
+    return this.runDetail(await this.runRow(runId), pipeline);
   }
 
   /**
@@ -442,13 +438,7 @@ export class RunsService {
 
   async getRun(runId: string): Promise<RunDetail> {
     const run = await this.runRow(runId);
-    const pipeline = await this.pipelineRow(run.pipeline_id);
-    const [jobs, steps] = await Promise.all([this.store.jobsOfRun(runId), this.store.stepsOfRun(runId)]);
-    return {
-      ...runSummary(run, pipeline),
-      definition: JSON.parse(run.model) as Pipeline,
-      jobs: jobs.map((job) => jobView(job, steps)),
-    };
+    return this.runDetail(run, await this.pipelineRow(run.pipeline_id));
   }
 
   async getRunByNumber(pipelineId: string, number: number): Promise<RunDetail> {
@@ -456,7 +446,7 @@ export class RunsService {
     if (!run || run.number !== number) {
       throw new NotFound('RUN_NOT_FOUND', `run #${number} of pipeline ${pipelineId} not found`);
     }
-    return this.getRun(run.id);
+    return this.runDetail(run, await this.pipelineRow(pipelineId));
   }
 
   /** The pipeline's runs, newest first, `limit` (default 50, at most 500) at a time before `beforeNumber`. */
@@ -527,6 +517,15 @@ export class RunsService {
     const row = await this.store.findRun(id);
     if (!row) throw new NotFound('RUN_NOT_FOUND', `run ${id} not found`);
     return row;
+  }
+
+  private async runDetail(run: RunRow, pipeline: PipelineRow): Promise<RunDetail> {
+    const [jobs, steps] = await Promise.all([this.store.jobsOfRun(run.id), this.store.stepsOfRun(run.id)]);
+    return {
+      ...runSummary(run, pipeline),
+      definition: JSON.parse(run.model) as Pipeline,
+      jobs: jobs.map((job) => jobView(job, steps)),
+    };
   }
 }
 

@@ -52,7 +52,7 @@ import { errorResult } from './script-steps.js';
 import { maskingSink, maskText } from './credentials/log-masking.js';
 import type { StepContext, StepRunner, StepRunners } from './step-runner.js';
 import { deriveRunState, isTerminal, outcomeEvent, type StepOutcome } from './states.js';
-import type { JobRow, PipelineRow, RunRow, StepRow } from './tables.js';
+import type { JobRow, RunRow, StepRow } from './tables.js';
 
 /** The value of key `key` of the stored secret `secret` of the namespace, or undefined when there is none. */
 export type SecretResolver = (namespace: string, secret: string, key: string) => Promise<string | undefined>;
@@ -809,7 +809,7 @@ export class Scheduler {
   /** The job's environment and workspace; a JobSetupError when it cannot have them. */
   private async prepare(run: RunRow, pipeline: Pipeline, model: Job, job: JobRow): Promise<JobSetup> {
     const context = JSON.parse(run.trigger_context) as TriggerContext;
-    const row = await this.pipelineRow(run.pipeline_id);
+    const row = await this.store.findPipeline(run.pipeline_id);
     const namespace = row?.namespace ?? '';
     const identity = { pipelineId: run.pipeline_id, number: run.number, registry: this.registry };
     let variables = runEnvironment(context, identity);
@@ -875,9 +875,5 @@ export class Scheduler {
       this.models.set(run.id, model);
     }
     return model;
-  }
-
-  private pipelineRow(id: string): Promise<PipelineRow | undefined> {
-    return this.store.findPipeline(id);
   }
 }

@@ -5,8 +5,6 @@
 // failing Dockerfile next to a good build, and a cancel that must kill the build's processes.
 import assert from 'node:assert/strict';
 import { readdir, readFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -20,23 +18,12 @@ import {
 } from '../support/image-checks.js';
 import { processesWith } from '../support/process.js';
 import { createPrivateRepository, QuayClient, userWithToken } from '../support/quay-client.js';
-import { startHttpReceiver } from '../support/receivers.js';
+import { serveFiles, startHttpReceiver } from '../support/receivers.js';
 import { adminPassword, startTestServer, type TestServer } from '../support/server.js';
 import { requireTools } from '../support/tools.js';
 
 const adminLogin = { username: 'admin', password: adminPassword };
 const TERMINAL = ['complete', 'error', 'cancelled'];
-
-/** Serves fixed bytes per path on 127.0.0.1. */
-async function serveFiles(files: Map<string, Buffer>): Promise<{ url: string; server: Server }> {
-  const server = createServer((req, res) => {
-    const body = files.get(req.url ?? '');
-    if (!body) return res.writeHead(404).end('not found');
-    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
 
 /** A .tar.gz of a directory holding `files`. */
 async function tarGz(dir: string, files: Record<string, string>): Promise<Buffer> {
@@ -120,8 +107,8 @@ test('Quay builds run on buildah: archive, upload, failure, cancel', { timeout: 
       Dockerfile: `FROM ${base}\nRUN echo ${marker} && sleep 60 && echo ${marker}\n`,
     }),
   );
-  const archives = await serveFiles(files);
-  t.after(() => new Promise<void>((resolve) => archives.server.close(() => resolve())));
+  const archives = await serveFiles(Object.fromEntries(files));
+  t.after(() => archives.close());
 
   // 1. An archive build (Dockerfile in a subdirectory) and, at the same time, a failing one.
   const good = await admin.post('/repository/admin/app/build/', {

@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processesWith, spawnServer, type ServerProcess } from '../support/process.js';
+import { until as pollUntil } from '../support/runs.js';
 
 const password = 'crash-admin-password-1';
 
@@ -36,15 +37,8 @@ async function signIn(url: string) {
   };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Waits up to a minute: steps start and end around two server starts on a shared machine. */
+const until = <T>(what: string, probe: () => Promise<T | undefined>) => pollUntil(what, probe, 60_000);
 
 test(
   'a server killed during runs restarts, and each run ends visibly: in error with the reason, or retried',

@@ -3,27 +3,14 @@
 // does that with buildah): the runs these builds start end in their first step (bad archives) or wait.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { forEachDatabase, postgresAvailable } from '../support/databases.js';
 import { createPrivateRepository, QuayClient, userWithToken } from '../support/quay-client.js';
-import { startHttpReceiver } from '../support/receivers.js';
+import { serveFiles, startHttpReceiver } from '../support/receivers.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const MAX_BYTES = 2048;
 const base = '/repository/alice/app/build/';
-
-/** Serves fixed bytes per path on 127.0.0.1. */
-async function serveFiles(files: Record<string, Buffer>): Promise<{ url: string; server: Server }> {
-  const server = createServer((req, res) => {
-    const body = files[req.url ?? ''];
-    if (!body) return res.writeHead(404).end('not found');
-    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
 
 async function waitForPhase(client: QuayClient, id: string, phases: string[]): Promise<any> {
   const deadline = Date.now() + 20_000;
@@ -118,7 +105,7 @@ forEachDatabase((database) => {
       await server.close();
       await strict.close();
       await receiver.close();
-      await new Promise<void>((resolve) => files.server.close(() => resolve()));
+      await files.close();
     });
 
     test('POST build/ queues a build: 201, Location, Quay view, build_queued notification', async (t) => {

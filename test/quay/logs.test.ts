@@ -1,39 +1,13 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { forEachDatabase, postgresAvailable } from '../support/databases.js';
 import { QuayClient, userWithToken } from '../support/quay-client.js';
 import { startHttpReceiver, startSmtpReceiver } from '../support/receivers.js';
 import { RegistryClient } from '../support/registry-client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { ociManifest as manifestType, pushImage } from './push.js';
 
 const rfc2822 = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} -0000$/;
-const manifestType = 'application/vnd.oci.image.manifest.v1+json';
-
-/** Pushes a one-layer OCI image under `tag` with the registry API; returns the manifest digest. */
-async function pushImage(registry: RegistryClient, repository: string, tag: string): Promise<string> {
-  const config = Buffer.from(
-    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),
-  );
-  const layer = randomBytes(64);
-  const configDigest = await registry.pushBlob(repository, config);
-  const layerDigest = await registry.pushBlob(repository, layer);
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: manifestType,
-    config: {
-      mediaType: 'application/vnd.oci.image.config.v1+json',
-      digest: configDigest,
-      size: config.length,
-    },
-    layers: [
-      { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layerDigest, size: layer.length },
-    ],
-  });
-  const res = await registry.pushManifest(repository, tag, manifest, manifestType);
-  assert.equal(res.status, 201, res.body.toString());
-  return `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
-}
 
 type LogEntry = {
   kind: string;
@@ -76,7 +50,7 @@ forEachDatabase((database) => {
       ({ client: bob } = await userWithToken(server, 'bob'));
       ({ client: superuser } = await userWithToken(server, 'admin'));
       const registry = new RegistryClient(server.url, { username: 'alice', password: 'alice-password-1' });
-      digest = await pushImage(registry, 'alice/app', 'v1');
+      ({ digest } = await pushImage(registry, 'alice/app', 'v1'));
       assert.equal(
         (await registry.request('GET', '/v2/alice/app/manifests/v1', { headers: { accept: manifestType } }))
           .status,

@@ -8,15 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DomainEvent } from '../../src/platform/events.js';
 import { forEachDatabase, postgresAvailable } from '../support/databases.js';
-import {
-  layoutDigest,
-  layoutJson,
-  pushToRegistry,
-  startDockerRegistry,
-  upstreamUser,
-  type DockerRegistry,
-} from '../support/docker-registry.js';
-import { buildTestImages, TEST_IMAGE_TAG, TEST_INDEX_TAG, type TestImages } from '../support/images.js';
+import { seedUpstream, upstreamUser, type SeededUpstream } from '../support/docker-registry.js';
 import { QuayClient, userWithToken } from '../support/quay-client.js';
 import { RegistryClient } from '../support/registry-client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -25,15 +17,8 @@ import { requireTools } from '../support/tools.js';
 const tools = ['docker-registry', 'skopeo', 'buildah', 'busybox'];
 const upstreamRepo = 'upstream/busybox';
 
-interface Upstream {
-  registry: DockerRegistry;
-  images: TestImages;
-  /** Digest of the single-platform image (tags v1, v2 and latest upstream). */
-  imageDigest: string;
-  /** Digest of the index (tag multi upstream) and of its children. */
-  indexDigest: string;
-  childDigests: string[];
-}
+/** The single-platform image is tagged v1, v2 and latest upstream; childDigests are the index's children. */
+type Upstream = Omit<SeededUpstream, 'index'> & { childDigests: string[] };
 
 let workDir: string | undefined;
 let upstream: Promise<Upstream> | undefined;
@@ -42,21 +27,8 @@ let upstream: Promise<Upstream> | undefined;
 function seededUpstream(): Promise<Upstream> {
   upstream ??= (async () => {
     workDir = await mkdtemp(join(tmpdir(), 'slipway-mirror-'));
-    const images = await buildTestImages(join(workDir, 'images'));
-    const registry = await startDockerRegistry({ auth: true });
-    const push = (source: string, tag: string, all = false) =>
-      pushToRegistry(registry, images.env, source, `${upstreamRepo}:${tag}`, { all, auth: true });
-    for (const tag of ['v1', 'v2', 'latest']) await push(`oci:${images.ociLayout}:${TEST_IMAGE_TAG}`, tag);
-    await push(`oci:${images.indexLayout}:${TEST_INDEX_TAG}`, 'multi', true);
-    const indexDigest = await layoutDigest(images.indexLayout, TEST_INDEX_TAG);
-    const index = await layoutJson<{ manifests: Array<{ digest: string }> }>(images.indexLayout, indexDigest);
-    return {
-      registry,
-      images,
-      imageDigest: await layoutDigest(images.ociLayout, TEST_IMAGE_TAG),
-      indexDigest,
-      childDigests: index.manifests.map((m) => m.digest),
-    };
+    const { index, ...seeded } = await seedUpstream(workDir, upstreamRepo, ['v1', 'v2', 'latest']);
+    return { ...seeded, childDigests: index.manifests.map((m) => m.digest) };
   })();
   return upstream;
 }

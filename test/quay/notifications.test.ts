@@ -1,42 +1,12 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { ManualClock } from '../../src/platform/clock.js';
 import { forEachDatabase, postgresAvailable } from '../support/databases.js';
 import { QuayClient, userWithToken } from '../support/quay-client.js';
 import { startHttpReceiver, startSmtpReceiver } from '../support/receivers.js';
 import { RegistryClient } from '../support/registry-client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-
-/** Pushes a one-layer OCI image under `tag` with the registry API, as docker does. */
-async function pushImage(registry: RegistryClient, repository: string, tag: string): Promise<string> {
-  const config = Buffer.from(
-    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),
-  );
-  const layer = randomBytes(64);
-  const configDigest = await registry.pushBlob(repository, config);
-  const layerDigest = await registry.pushBlob(repository, layer);
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: {
-      mediaType: 'application/vnd.oci.image.config.v1+json',
-      digest: configDigest,
-      size: config.length,
-    },
-    layers: [
-      { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layerDigest, size: layer.length },
-    ],
-  });
-  const res = await registry.pushManifest(
-    repository,
-    tag,
-    manifest,
-    'application/vnd.oci.image.manifest.v1+json',
-  );
-  assert.equal(res.status, 201, res.body.toString());
-  return `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
-}
+import { pushImage } from './push.js';
 
 const notificationKeys = ['uuid', 'title', 'event', 'method', 'config', 'event_config', 'number_of_failures'];
 

@@ -6,6 +6,7 @@ import { forEachDatabase, postgresAvailable } from '../support/databases.js';
 import { QuayClient, userWithToken, type QuayResponse } from '../support/quay-client.js';
 import { RegistryClient } from '../support/registry-client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { pushImage } from './push.js';
 
 type Caller = 'anonymous' | 'member' | 'teamMember' | 'admin' | 'other' | 'noOrgScope' | 'superuser';
 const callers: Caller[] = ['anonymous', 'member', 'teamMember', 'admin', 'other', 'noOrgScope', 'superuser'];
@@ -31,26 +32,9 @@ function assertBadRequest(res: QuayResponse<any>, field: string | RegExp, what: 
   else assert.match(String(res.body.detail), field, what);
 }
 
-/** Pushes a one-layer image as `creds`, creating the repository on first push. */
-async function pushImage(server: TestServer, creds: { username: string; password: string }, name: string) {
-  const client = new RegistryClient(server.url, creds);
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', name }));
-  const layer = Buffer.from(`layer of ${name}`);
-  const configDigest = await client.pushBlob(name, config);
-  const layerDigest = await client.pushBlob(name, layer);
-  const put = await client.pushManifest(name, 'v1', {
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: {
-      mediaType: 'application/vnd.oci.image.config.v1+json',
-      digest: configDigest,
-      size: config.length,
-    },
-    layers: [
-      { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigest, size: layer.length },
-    ],
-  });
-  assert.equal(put.status, 201, put.body.toString());
+/** Pushes a one-layer image as `creds` under v1, creating the repository on first push. */
+async function pushAs(server: TestServer, creds: { username: string; password: string }, name: string) {
+  await pushImage(new RegistryClient(server.url, creds), name, 'v1');
 }
 
 forEachDatabase((database) => {
@@ -655,7 +639,7 @@ forEachDatabase((database) => {
       assert.equal(changed.body.role, 'read');
 
       // devmember (team role creator) pushes a new repository: the prototypes for anyone and for devmember apply.
-      await pushImage(server, { username: 'devmember', password: 'devmember-password-1' }, 'acme/fresh');
+      await pushAs(server, { username: 'devmember', password: 'devmember-password-1' }, 'acme/fresh');
       const grants = await server.services.identity.listGrants(
         (await server.services.repositories.get('acme/fresh')).id,
       );
@@ -673,7 +657,7 @@ forEachDatabase((database) => {
         ),
       );
       // A push by someone else applies only the catch-all prototypes.
-      await pushImage(server, { username: 'acmeadmin', password: 'acmeadmin-password-1' }, 'acme/other');
+      await pushAs(server, { username: 'acmeadmin', password: 'acmeadmin-password-1' }, 'acme/other');
       const otherGrants = await server.services.identity.listGrants(
         (await server.services.repositories.get('acme/other')).id,
       );
@@ -758,7 +742,7 @@ forEachDatabase((database) => {
       assert.equal((await owner.post('/organization/', { name: 'doomed' })).status, 201);
       assert.equal((await owner.put('/organization/doomed/robots/bot')).status, 201);
       assert.equal((await owner.put('/organization/doomed/team/crew', { role: 'creator' })).status, 200);
-      await pushImage(server, { username: 'shortlived', password: 'shortlived-password-1' }, 'doomed/app');
+      await pushAs(server, { username: 'shortlived', password: 'shortlived-password-1' }, 'doomed/app');
       assert.equal((await as.other.delete('/organization/doomed')).status, 403);
       const res = await owner.delete('/organization/doomed');
       assert.equal(res.status, 204);

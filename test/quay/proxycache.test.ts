@@ -11,11 +11,11 @@ import {
   layoutDigest,
   layoutJson,
   pushToRegistry,
-  startDockerRegistry,
+  seedUpstream,
   upstreamUser,
-  type DockerRegistry,
+  type SeededUpstream,
 } from '../support/docker-registry.js';
-import { buildTestImages, TEST_IMAGE_TAG, TEST_INDEX_TAG, type TestImages } from '../support/images.js';
+import { TEST_IMAGE_TAG, TEST_INDEX_TAG } from '../support/images.js';
 import { QuayClient, userWithToken } from '../support/quay-client.js';
 import { RegistryClient } from '../support/registry-client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -28,14 +28,8 @@ const accept = [
   'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ');
 
-interface Upstream {
-  registry: DockerRegistry;
-  images: TestImages;
-  imageDigest: string;
-  indexDigest: string;
-  /** The config blob of the index's arm64 image: in no image but that one. */
-  arm64Config: string;
-}
+/** arm64Config: the config blob of the index's arm64 image, in no image but that one. */
+type Upstream = Omit<SeededUpstream, 'index'> & { arm64Config: string };
 
 let workDir: string | undefined;
 let upstream: Promise<Upstream> | undefined;
@@ -44,40 +38,13 @@ let upstream: Promise<Upstream> | undefined;
 function seededUpstream(): Promise<Upstream> {
   upstream ??= (async () => {
     workDir = await mkdtemp(join(tmpdir(), 'slipway-proxy-'));
-    const images = await buildTestImages(join(workDir, 'images'));
-    const registry = await startDockerRegistry({ auth: true });
-    await pushToRegistry(
-      registry,
-      images.env,
-      `oci:${images.ociLayout}:${TEST_IMAGE_TAG}`,
-      'upstream/busybox:v1',
-      {
-        auth: true,
-      },
-    );
-    await pushToRegistry(
-      registry,
-      images.env,
-      `oci:${images.indexLayout}:${TEST_INDEX_TAG}`,
-      'upstream/busybox:multi',
-      {
-        all: true,
-        auth: true,
-      },
-    );
-    const indexDigest = await layoutDigest(images.indexLayout, TEST_INDEX_TAG);
-    const index = await layoutJson<{
-      manifests: Array<{ digest: string; platform?: { architecture: string } }>;
-    }>(images.indexLayout, indexDigest);
+    const { index, ...seeded } = await seedUpstream(workDir, 'upstream/busybox', ['v1']);
     const arm64 = index.manifests.find((m) => m.platform?.architecture === 'arm64')!;
-    const arm64Manifest = await layoutJson<{ config: { digest: string } }>(images.indexLayout, arm64.digest);
-    return {
-      registry,
-      images,
-      imageDigest: await layoutDigest(images.ociLayout, TEST_IMAGE_TAG),
-      indexDigest,
-      arm64Config: arm64Manifest.config.digest,
-    };
+    const arm64Manifest = await layoutJson<{ config: { digest: string } }>(
+      seeded.images.indexLayout,
+      arm64.digest,
+    );
+    return { ...seeded, arm64Config: arm64Manifest.config.digest };
   })();
   return upstream;
 }

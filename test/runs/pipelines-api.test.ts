@@ -9,6 +9,7 @@ import { startGitHttpServer } from '../support/git-http.js';
 import { createGitRepo } from '../support/git-repo.js';
 import { userWithToken } from '../support/quay-client.js';
 import { fetchStepLog, nativeApi, type NativeApi } from '../support/native-client.js';
+import { until } from '../support/runs.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const pipelineYaml = `
@@ -19,16 +20,6 @@ jobs:
     steps:
       - script: echo "hello from \${SLIPWAY_BRANCH:-nowhere}"
 `;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 forEachDatabase((database) => {
   describe(`native pipelines API (${database})`, () => {

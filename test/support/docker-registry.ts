@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { buildTestImages, TEST_IMAGE_TAG, TEST_INDEX_TAG, type TestImages } from './images.js';
 import { freePort } from './process.js';
 import { runOk } from './tools.js';
 
@@ -128,4 +129,39 @@ export async function layoutDigest(layout: string, tag: string): Promise<string>
 export async function layoutJson<T>(layout: string, digest: string): Promise<T> {
   const [algorithm, hex] = digest.split(':');
   return JSON.parse(await readFile(join(layout, 'blobs', algorithm!, hex!), 'utf8')) as T;
+}
+
+export interface SeededUpstream {
+  registry: DockerRegistry;
+  images: TestImages;
+  /** Digest of the single-platform test image (every one of `imageTags`). */
+  imageDigest: string;
+  /** Digest of the test index (tag multi) and the index itself. */
+  indexDigest: string;
+  index: { manifests: Array<{ digest: string; platform?: { architecture: string } }> };
+}
+
+/**
+ * Builds the test images under `workDir` and starts an upstream with auth holding them as
+ * `repository:<tag>` for each of `imageTags` (the image) and `repository:multi` (the index).
+ */
+export async function seedUpstream(
+  workDir: string,
+  repository: string,
+  imageTags: string[],
+): Promise<SeededUpstream> {
+  const images = await buildTestImages(join(workDir, 'images'));
+  const registry = await startDockerRegistry({ auth: true });
+  const push = (source: string, tag: string, all = false) =>
+    pushToRegistry(registry, images.env, source, `${repository}:${tag}`, { all, auth: true });
+  for (const tag of imageTags) await push(`oci:${images.ociLayout}:${TEST_IMAGE_TAG}`, tag);
+  await push(`oci:${images.indexLayout}:${TEST_INDEX_TAG}`, 'multi', true);
+  const indexDigest = await layoutDigest(images.indexLayout, TEST_INDEX_TAG);
+  return {
+    registry,
+    images,
+    imageDigest: await layoutDigest(images.ociLayout, TEST_IMAGE_TAG),
+    indexDigest,
+    index: await layoutJson<SeededUpstream['index']>(images.indexLayout, indexDigest),
+  };
 }

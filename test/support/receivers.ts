@@ -45,6 +45,20 @@ export async function startHttpReceiver() {
   };
 }
 
+/** An HTTP server on 127.0.0.1 that answers each path of `files` with its bytes, any other with 404. */
+export async function serveFiles(files: Record<string, Buffer>) {
+  const server = createServer((req, res) => {
+    const body = files[req.url ?? ''];
+    if (!body) return res.writeHead(404).end('not found');
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
 export interface ReceivedMail {
   from: string;
   to: string[];

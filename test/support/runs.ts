@@ -16,3 +16,14 @@ export async function waitForRunEnd(
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Polls `probe` every 50 ms until it answers something; throws "timed out waiting for <what>" after ms. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

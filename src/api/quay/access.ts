@@ -30,15 +30,19 @@ export class QuayAccess {
 
   /** The repository, if the subject has at least `need` on it. */
   async repository(subject: Subject, name: string, need: RepositoryRole): Promise<Repository> {
+    return (await this.repositoryWithRole(subject, name, need)).repo;
+  }
+
+  /** The repository and the subject's role on it (at least `need`), for views that show more to writers or admins. */
+  async repositoryWithRole(
+    subject: Subject,
+    name: string,
+    need: RepositoryRole,
+  ): Promise<{ repo: Repository; role: RepositoryRole }> {
     const repo = await this.repositories.find(name);
     if (repo) {
-      const role = await this.policy.repositoryRole(subject, {
-        namespace: repo.namespace,
-        id: repo.id,
-        visibility: repo.visibility,
-        state: repo.state,
-      });
-      if (role && repoRank[role] >= repoRank[need]) return repo;
+      const role = await this.repositoryRole(subject, repo);
+      if (role && repoRank[role] >= repoRank[need]) return { repo, role };
     } else if (await this.administersNamespace(subject, name.split('/', 1)[0]!)) {
       throw new NotFound('REPOSITORY_NOT_FOUND', 'Not Found');
     }

@@ -2,11 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { RepositoryRole, Subject } from '../../identity/index.js';
-import type { Repository } from '../../registry/index.js';
 import { Invalid } from '../../platform/errors.js';
-import type { BuildTriggersService } from '../../runs/builds/build-triggers.service.js';
+import type { BuildTrigger, BuildTriggersService } from '../../runs/builds/build-triggers.service.js';
 import type { BuildRequest, BuildView } from '../../runs/builds/index.js';
 import type { QuayDeps } from './plugin.js';
+import { repositoryName } from './repository.routes.js';
 import { triggerOfBuild } from './trigger.routes.js';
 import { formatDate } from './views.js';
 
@@ -90,18 +90,10 @@ export async function buildStatusView(
 /** Repository builds (`/repository/{r}/build/...`): read to see, write to start and read logs, admin to cancel. */
 export async function buildRoutes(scope: FastifyInstance, deps: QuayDeps): Promise<void> {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
-  const repoOf = (params: { namespace: string; repository: string }) =>
-    `${params.namespace}/${params.repository}`;
-  const needs = (
-    subject: Subject,
-    params: { namespace: string; repository: string },
-    role: 'read' | 'write' | 'admin',
-  ) => deps.access.repository(subject, repoOf(params), role);
-  const roleOn = (subject: Subject, repo: Repository) => deps.access.repositoryRole(subject, repo);
-  const viewAs = (role: RepositoryRole | undefined, build: BuildView) =>
-    buildStatusView(deps.buildTriggers, build, role);
-  const view = async (subject: Subject, repo: Repository, build: BuildView) =>
-    viewAs(await roleOn(subject, repo), build);
+  // The role found by the access check decides what the views show.
+  const needs = (subject: Subject, params: { namespace: string; repository: string }, role: RepositoryRole) =>
+    deps.access.repositoryWithRole(subject, repositoryName(params), role);
+  const view = (role: RepositoryRole, build: BuildView) => buildStatusView(deps.buildTriggers, build, role);
 
   app.get(
     '/repository/:namespace/:repository/build/',
@@ -123,13 +115,13 @@ export async function buildRoutes(scope: FastifyInstance, deps: QuayDeps): Promi
       },
     },
     async (request) => {
-      const repo = await needs(request.subject, request.params, 'read');
-      const builds = await deps.repositoryBuilds.listBuilds(repoOf(request.params), {
+      const { role } = await needs(request.subject, request.params, 'read');
+      const builds = await deps.repositoryBuilds.listBuilds(repositoryName(request.params), {
         ...(request.query.limit !== undefined ? { limit: request.query.limit } : {}),
         ...(request.query.since !== undefined ? { since: request.query.since } : {}),
       });
-      const role = await roleOn(request.subject, repo);
-      return { builds: await Promise.all(builds.map((b) => viewAs(role, b))) };
+      const triggers = readsOnce(deps.buildTriggers);
+      return { builds: await Promise.all(builds.map((b) => buildStatusView(triggers, b, role))) };
     },
   );
 
@@ -146,7 +138,7 @@ export async function buildRoutes(scope: FastifyInstance, deps: QuayDeps): Promi
       },
     },
     async (request, reply) => {
-      const repo = await needs(request.subject, request.params, 'write');
+      const { role } = await needs(request.subject, request.params, 'write');
       const body = request.body;
       if (!body.file_id && !body.archive_url) {
         throw new Invalid('BUILD_SOURCE_REQUIRED', 'file_id or archive_url required');
@@ -168,11 +160,11 @@ export async function buildRoutes(scope: FastifyInstance, deps: QuayDeps): Promi
         ...(body.pull_robot ? { pullRobot: body.pull_robot } : {}),
         ...(manualUser ? { manualUser } : {}),
       };
-      const build = await deps.repositoryBuilds.requestBuild(repoOf(request.params), buildRequest);
+      const build = await deps.repositoryBuilds.requestBuild(repositoryName(request.params), buildRequest);
       return reply
         .code(201)
-        .header('location', `/api/v1/repository/${repoOf(request.params)}/build/${build.id}/status`)
-        .send(await view(request.subject, repo, build));
+        .header('location', `/api/v1/repository/${repositoryName(request.params)}/build/${build.id}/status`)
+        .send(await view(role, build));
     },
   );
 
@@ -192,9 +184,12 @@ export async function buildRoutes(scope: FastifyInstance, deps: QuayDeps): Promi
         },
       },
       async (request) => {
-        const repo = await needs(request.subject, request.params, 'read');
-        const build = await deps.repositoryBuilds.getBuild(repoOf(request.params), request.params.build_uuid);
-        return view(request.subject, repo, build);
+        const { role } = await needs(request.subject, request.params, 'read');
+        const build = await deps.repositoryBuilds.getBuild(
+          repositoryName(request.params),
+          request.params.build_uuid,
+        );
+        return view(role, build);
       },
     );
   }
@@ -213,7 +208,11 @@ export async function buildRoutes(scope: FastifyInstance, deps: QuayDeps): Promi
     async (request, reply) => {
       await needs(request.subject, request.params, 'admin');
       const actor = request.subject.kind === 'anonymous' ? undefined : request.subject.name;
-      await deps.repositoryBuilds.cancelBuild(repoOf(request.params), request.params.build_uuid, actor);
+      await deps.repositoryBuilds.cancelBuild(
+        repositoryName(request.params),
+        request.params.build_uuid,
+        actor,
+      );
       return reply.code(201).send('Okay');
     },
   );
@@ -236,12 +235,24 @@ export async function buildRoutes(scope: FastifyInstance, deps: QuayDeps): Promi
     async (request) => {
       await needs(request.subject, request.params, 'write');
       return deps.repositoryBuilds.buildLogs(
-        repoOf(request.params),
+        repositoryName(request.params),
         request.params.build_uuid,
         request.query.start ?? 0,
       );
     },
   );
+}
+
+/** Reads each trigger once: the builds of a listing share a few triggers. */
+export function readsOnce(triggers: Pick<BuildTriggersService, 'find'>): Pick<BuildTriggersService, 'find'> {
+  const found = new Map<string, Promise<BuildTrigger | undefined>>();
+  return {
+    find: (id) => {
+      let trigger = found.get(id);
+      if (!trigger) found.set(id, (trigger = triggers.find(id)));
+      return trigger;
+    },
+  };
 }
 
 /** Quay: a pull robot (of builds and of triggers) must exist and the caller must administer its namespace. */

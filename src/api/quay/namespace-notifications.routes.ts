@@ -2,8 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Subject } from '../../identity/index.js';
-import type { NamespaceTarget, Notification } from '../../notifications/index.js';
+import type { NamespaceTarget } from '../../notifications/index.js';
 import type { QuayDeps } from './plugin.js';
+import { notificationView as view } from './views.js';
 
 const OrgParams = Type.Object({ orgname: Type.String({ description: 'The name of the organization' }) });
 const OrgNotificationParams = Type.Object({
@@ -32,17 +33,6 @@ const CreateBody = Type.Object(
   },
   { description: 'Information for creating a namespace notification' },
 );
-
-/** Quay's namespace notification view (endpoints/api/namespacenotification.py `_notification_view`). */
-const view = (n: Notification) => ({
-  uuid: n.uuid,
-  title: n.title,
-  event: n.event,
-  method: n.method,
-  config: n.config,
-  event_config: n.eventConfig,
-  number_of_failures: n.numberOfFailures,
-});
 
 const tags = ['namespacenotification'];
 const orgAdmin = [{ oauth2_implicit: ['org:admin'] }];

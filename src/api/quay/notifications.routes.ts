@@ -4,12 +4,12 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import {
   notificationEvents,
   notificationMethods,
-  type Notification,
   type NotificationEvent,
   type NotificationMethod,
 } from '../../notifications/index.js';
 import type { Subject } from '../../identity/index.js';
 import type { QuayDeps } from './plugin.js';
+import { notificationView as view } from './views.js';
 
 const RepoParams = Type.Object({ namespace: Type.String(), repository: Type.String() });
 const NotificationParams = Type.Object({
@@ -43,17 +43,6 @@ const CreateBody = Type.Object(
   },
   { description: 'Information for creating a notification on a repository' },
 );
-
-/** Quay's notification view (endpoints/api/repositorynotification_models_interface.py). */
-const view = (n: Notification) => ({
-  uuid: n.uuid,
-  title: n.title,
-  event: n.event,
-  method: n.method,
-  config: n.config,
-  event_config: n.eventConfig,
-  number_of_failures: n.numberOfFailures,
-});
 
 const security = [{ oauth2_implicit: ['repo:admin'] }];
 

@@ -169,8 +169,11 @@ export async function repositoryRoutes(scope: FastifyInstance, deps: QuayDeps): 
       },
     },
     async (request) => {
-      const repo = await deps.access.repository(request.subject, repositoryName(request.params), 'read');
-      const role = await deps.access.repositoryRole(request.subject, repo);
+      const { repo, role } = await deps.access.repositoryWithRole(
+        request.subject,
+        repositoryName(request.params),
+        'read',
+      );
       const includeTags = truthy(request.query.includeTags, true);
       const details = await deps.repositoryAdmin.describe(repo, request.subject, { includeTags });
       return {

@@ -96,15 +96,18 @@ export async function tagRoutes(scope: FastifyInstance, deps: QuayDeps): Promise
       },
     },
     async (request, reply) => {
-      const repo = await deps.access.repository(request.subject, repositoryName(request.params), 'write');
+      const { repo, role } = await deps.access.repositoryWithRole(
+        request.subject,
+        repositoryName(request.params),
+        'write',
+      );
       const body = request.body;
       const changes: TagChanges = {
         ...('expiration' in body ? { expiration: body.expiration ?? null } : {}),
         ...(body.immutable !== undefined ? { immutable: body.immutable } : {}),
         ...('manifest_digest' in body ? { manifestDigest: body.manifest_digest ?? null } : {}),
       };
-      const mayAdminister = (await deps.access.repositoryRole(request.subject, repo)) === 'admin';
-      await deps.tags.change(repo, request.params.tag, changes, request.subject, mayAdminister);
+      await deps.tags.change(repo, request.params.tag, changes, request.subject, role === 'admin');
       return reply.code(201).type('application/json').send(JSON.stringify('Updated'));
     },
   );

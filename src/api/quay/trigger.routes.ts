@@ -10,7 +10,7 @@ import { BUILD_TRIGGER_SERVICES } from '../../runs/builds/trigger-payloads.js';
 import type { Services } from '../../services.js';
 import { QuayAccess } from './access.js';
 import { authenticate, baseUrlOf, quayErrorHandler, type QuayDeps } from './plugin.js';
-import { buildStatusView, mayUsePullRobot } from './build.routes.js';
+import { buildStatusView, mayUsePullRobot, readsOnce } from './build.routes.js';
 
 const RepoParams = Type.Object({ namespace: Type.String(), repository: Type.String() });
 const TriggerParams = Type.Object({
@@ -277,7 +277,8 @@ export async function triggerRoutes(scope: FastifyInstance, deps: QuayDeps): Pro
       const repo = await admin(request);
       const id = request.params.trigger_uuid;
       const builds = await triggers.listBuilds(repo, id, request.query.limit ?? 5);
-      return { builds: await Promise.all(builds.map((b) => buildStatusView(triggers, b, 'admin'))) };
+      const reader = readsOnce(triggers);
+      return { builds: await Promise.all(builds.map((b) => buildStatusView(reader, b, 'admin'))) };
     },
   );
 }

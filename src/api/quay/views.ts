@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Notification } from '../../notifications/index.js';
 
 export type AvatarKind = 'user' | 'robot' | 'org' | 'team' | 'app';
 
@@ -43,3 +44,17 @@ export function formatDate(ms: number | null | undefined): string | null {
 
 /** Epoch seconds, as tag `start_ts` / `end_ts` carry them. */
 export const epochSeconds = (ms: number): number => Math.floor(ms / 1000);
+
+/**
+ * Quay's view of a repository or namespace notification, the same in both
+ * (repositorynotification_models_interface.py, namespacenotification.py `_notification_view`).
+ */
+export const notificationView = (n: Notification) => ({
+  uuid: n.uuid,
+  title: n.title,
+  event: n.event,
+  method: n.method,
+  config: n.config,
+  event_config: n.eventConfig,
+  number_of_failures: n.numberOfFailures,
+});

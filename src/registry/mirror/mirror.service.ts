@@ -73,7 +73,7 @@ export interface RepositoryStates {
 }
 
 /** Quay's MAX_SYNC_RETRIES: failed syncs are retried at once this many times, then wait for the next interval. */
-export const maxSyncRetries = 3;
+const maxSyncRetries = 3;
 const validArchitectures = new Set(['amd64', 'arm64', 'ppc64le', 's390x']);
 const datePattern = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$/;
 const dueBatch = 20;
@@ -81,7 +81,7 @@ const dueBatch = 20;
 const shuttingDown = new Error('shutting down');
 
 /** `2024-05-10T15:11:00Z` → epoch ms, or undefined when it is not that format or not a date. */
-export function parseSyncDate(value: string): number | undefined {
+function parseSyncDate(value: string): number | undefined {
   const m = datePattern.exec(value);
   if (!m) return undefined;
   const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];

@@ -142,10 +142,10 @@ export class ProxyCacheService implements PullThrough {
     cached: string | undefined,
     subject: Subject,
   ): Promise<boolean> {
-    const config = await this.store.find(namespaceOf(repository));
-    if (!config) return false;
     const isDigest = reference.includes(':');
     if (cached && isDigest) return false;
+    const config = await this.store.find(namespaceOf(repository));
+    if (!config) return false;
     let repo = await this.repositories.find(repository);
     if (cached && repo && !(await this.isStale(config, repo, reference))) return false;
     if (!repo && subject.kind === 'anonymous') return false;
@@ -164,7 +164,8 @@ export class ProxyCacheService implements PullThrough {
           }
         }
         const manifest = await upstream.manifest(path, reference);
-        repo ??= await this.ensureRepository(repository, subject);
+        // Created for the first puller, who gets read on it (Quay's proxy_cache=True).
+        repo ??= await this.repositories.ensure(repository, subject, { creatorRole: 'read' });
         await this.copier.copyManifest(upstream, path, manifest, {
           repository,
           subject,
@@ -210,16 +211,6 @@ export class ProxyCacheService implements PullThrough {
     // A tag pushed here rather than fetched is not the cache's to refresh.
     if (fetchedAt === undefined || config.expiration_s === 0) return false;
     return this.clock.now() - fetchedAt >= config.expiration_s * 1000;
-  }
-
-  /** The repository, created for the first puller, who gets read on it (Quay's proxy_cache=True). */
-  private async ensureRepository(name: string, subject: Subject): Promise<Repository> {
-    try {
-      return await this.repositories.create(name, subject, { creatorRole: 'read' });
-    } catch (err) {
-      if (err instanceof Conflict) return this.repositories.get(name);
-      throw err;
-    }
   }
 
   private checkUpstream(input: ProxyCacheInput): RegistryReference {

@@ -139,7 +139,7 @@ export class RepositoryBuildsService {
       created_at: this.options.clock.now(),
     };
     await this.store.insertBuild(row);
-    const view = await this.view(row, await this.runs.getRun(run.id));
+    const view = await this.view(row, run);
     this.options.events.emit({
       type: 'build.queued',
       repository,

@@ -9,7 +9,7 @@ export interface SshKeyPair {
 export function generateEd25519(comment: string): SshKeyPair {
   const { privateKey } = generateKeyPairSync('ed25519');
   const { seed, pub } = rawEd25519(privateKey);
-  const publicBlob = Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]);
+  const publicBlob = ed25519PublicBlob(pub);
   return {
     publicKey: `ssh-ed25519 ${publicBlob.toString('base64')} ${comment}`,
     privateKey: openSshPrivateKey(publicBlob, seed, pub, comment),
@@ -28,8 +28,12 @@ export function publicKeyOfPem(privateKeyPem: string, comment: string): string |
     return undefined;
   }
   if (key.asymmetricKeyType !== 'ed25519') return undefined;
-  const { pub } = rawEd25519(key);
-  return `ssh-ed25519 ${Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]).toString('base64')} ${comment}`;
+  return `ssh-ed25519 ${ed25519PublicBlob(rawEd25519(key).pub).toString('base64')} ${comment}`;
+}
+
+/** The wire form of an ed25519 public key (RFC 8709): what the key line shows in base64. */
+function ed25519PublicBlob(pub: Buffer): Buffer {
+  return Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]);
 }
 
 function rawEd25519(key: KeyObject): { seed: Buffer; pub: Buffer } {

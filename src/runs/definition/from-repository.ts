@@ -5,7 +5,6 @@
  */
 import { Invalid, NotFound } from '../../platform/errors.js';
 import type { OutboundPolicy } from '../../platform/outbound.js';
-import type { PipelineDialect } from '../model.js';
 import {
   checkCloneUrl,
   readCommitFile,
@@ -65,7 +64,6 @@ export class RepositoryReader {
     options: {
       ref?: string;
       name?: string;
-      dialect?: PipelineDialect;
       credential?: NamedGitCredential;
     } = {},
   ): Promise<RepositoryDefinition> {

@@ -73,8 +73,6 @@ import { YamlSource } from './yaml-source.js';
  * `<<: *node` in a job). Other unknown fields are errors; every error names its line and field.
  */
 
-export const SLIPWAY_PIPELINE_FILES = ['.slipway.yml', '.slipway.yaml'] as const;
-
 export interface DefinitionOptions {
   /** Shown in error messages. */
   file?: string;

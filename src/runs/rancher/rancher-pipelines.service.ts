@@ -197,7 +197,13 @@ export class RancherPipelinesService {
   }
 
   async list(namespace: string): Promise<RancherPipeline[]> {
-    return Promise.all((await this.deps.store.list(namespace)).map((row) => this.view(row)));
+    // One read of the namespace's pipelines rather than one per Rancher pipeline.
+    const [rows, pipelines] = await Promise.all([
+      this.deps.store.list(namespace),
+      this.deps.runs.listPipelines(namespace),
+    ]);
+    const byId = new Map(pipelines.map((p) => [p.id, p]));
+    return Promise.all(rows.map((row) => this.view(row, byId.get(row.pipeline_id))));
   }
 
   /** A person's run of `branch` (default: the pipeline's). Invalid `PIPELINE_INACTIVE` for an inactive pipeline. */
@@ -472,8 +478,9 @@ export class RancherPipelinesService {
       await this.deps.store.update(pipelineId, { webhook_id: webhookId, cron_id: cronId });
   }
 
-  private async view(row: RancherPipelineRow): Promise<RancherPipeline> {
-    const pipeline = await this.deps.runs.getPipeline(row.pipeline_id);
+  /** `pipeline`: the Slipway pipeline of the row, when the caller has read it already. */
+  private async view(row: RancherPipelineRow, pipeline?: PipelineView): Promise<RancherPipeline> {
+    pipeline ??= await this.deps.runs.getPipeline(row.pipeline_id);
     const spec = row.spec
       ? (JSON.parse(row.spec) as { stages: SpecStage[]; triggers: SpecTriggers })
       : undefined;

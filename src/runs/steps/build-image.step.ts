@@ -14,12 +14,10 @@ import { registryOf } from '../executors/buildah.executor.js';
 import { dockerfileImages, referenceRepository } from './dockerfile-images.js';
 import { buildahFailure, localImageName, OutputTail, type ImageSteps, type StepCall } from './image-steps.js';
 import {
-  authFileFor,
   isLoopbackHost,
   registriesConfWithInsecure,
   registryTarget,
   StepProblem,
-  tokenLifetimeSeconds,
   type AccessNeed,
 } from './registry-auth.js';
 
@@ -98,19 +96,7 @@ export async function runBuildImage(
     );
   }
 
-  const authFile = join(call.tmp, 'auth.json');
-  await writeFile(
-    authFile,
-    await authFileFor(steps.options, {
-      actor: ctx.actor,
-      namespace: ctx.pipeline.namespace,
-      registryHost: ctx.registryHost,
-      slipwayNeeds,
-      external,
-      ttlSeconds: tokenLifetimeSeconds(ctx.timeoutMs),
-    }),
-    { mode: 0o600 },
-  );
+  const authFile = await steps.writeAuthFile(call, { slipwayNeeds, external });
   const iidFile = join(call.tmp, 'image-id');
   const args = ['build', '--isolation', 'chroot', '--force-rm', '-f', dockerfile, '--iidfile', iidFile];
   args.push('--authfile', authFile);

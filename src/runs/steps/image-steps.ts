@@ -41,11 +41,13 @@ import type { StepContext, StepRunner, StepRunners } from '../step-runner.js';
 import { runBuildImage } from './build-image.step.js';
 import { runPushImage } from './push-image.step.js';
 import {
+  authFileFor,
   isLoopbackHost,
   registryLogins,
   StepProblem,
   tokenLifetimeSeconds,
   type RegistryCredentialStore,
+  type RegistryLoginRequest,
 } from './registry-auth.js';
 
 export interface ImageStepsOptions {
@@ -144,14 +146,13 @@ export class ImageSteps {
   ): Promise<Pick<ContainerImage, 'credentials' | 'tlsVerify'>> {
     const host = registryOf(ref);
     const own = host === ctx.registryHost;
-    const logins = await registryLogins(this.options, {
-      actor: ctx.actor,
-      namespace: ctx.pipeline.namespace,
-      registryHost: ctx.registryHost,
-      slipwayNeeds: own ? [{ repository: referenceRepository(ref, host), actions: ['pull'] }] : [],
-      external: own ? [] : [{ host }],
-      ttlSeconds: tokenLifetimeSeconds(ctx.timeoutMs),
-    });
+    const logins = await registryLogins(
+      this.options,
+      loginRequest(ctx, {
+        slipwayNeeds: own ? [{ repository: referenceRepository(ref, host), actions: ['pull'] }] : [],
+        external: own ? [] : [{ host }],
+      }),
+    );
     const credentials = logins.get(host);
     return { ...(credentials ? { credentials } : {}), ...(isLoopbackHost(host) ? { tlsVerify: false } : {}) };
   }
@@ -206,6 +207,13 @@ export class ImageSteps {
       graceMs: this.graceMs,
       onOutput,
     });
+  }
+
+  /** Writes the containers auth.json of the step's logins (`authFileFor`) in its private directory; returns its path. */
+  async writeAuthFile(call: StepCall, needs: LoginNeeds): Promise<string> {
+    const file = join(call.tmp, 'auth.json');
+    await writeFile(file, await authFileFor(this.options, loginRequest(call.ctx, needs)), { mode: 0o600 });
+    return file;
   }
 
   async writeRecord(runId: string, record: BuildRecord): Promise<void> {
@@ -277,6 +285,19 @@ export interface StepCall {
   note: (message: string) => void;
   /** Milliseconds left of the step's time limit. */
   remaining: () => number;
+}
+
+type LoginNeeds = Pick<RegistryLoginRequest, 'slipwayNeeds' | 'external'>;
+
+/** The logins a step of `ctx` needs: its run acts for the run's actor, with a token living as long as the step. */
+function loginRequest(ctx: StepContext, needs: LoginNeeds): RegistryLoginRequest {
+  return {
+    actor: ctx.actor,
+    namespace: ctx.pipeline.namespace,
+    registryHost: ctx.registryHost,
+    ...needs,
+    ttlSeconds: tokenLifetimeSeconds(ctx.timeoutMs),
+  };
 }
 
 function recordFile(localName: string): string {

@@ -7,7 +7,7 @@
  * Provenance is not pushed to other registries. A provenance that cannot be stored ends the step in
  * `error`: the image is pushed, but the promise that every build has its provenance would be broken.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expandVariables, gitRef, type PushImageStep } from '../model.js';
 import type { StepEnd } from '../executor.js';
@@ -19,13 +19,7 @@ import {
   type ImageSteps,
   type StepCall,
 } from './image-steps.js';
-import {
-  authFileFor,
-  isLoopbackHost,
-  registryTarget,
-  StepProblem,
-  tokenLifetimeSeconds,
-} from './registry-auth.js';
+import { isLoopbackHost, registryTarget, StepProblem } from './registry-auth.js';
 
 export async function runPushImage(steps: ImageSteps, call: StepCall, step: PushImageStep): Promise<StepEnd> {
   const { ctx } = call;
@@ -43,29 +37,20 @@ export async function runPushImage(steps: ImageSteps, call: StepCall, step: Push
     return { outcome: 'failed', exitCode: null, error: `no image ${source} was built in this run` };
   }
 
-  const authFile = join(call.tmp, 'auth.json');
   const slipway = destination.kind === 'slipway';
-  await writeFile(
-    authFile,
-    await authFileFor(steps.options, {
-      actor: ctx.actor,
-      namespace: ctx.pipeline.namespace,
-      registryHost: ctx.registryHost,
-      slipwayNeeds: slipway
-        ? [{ repository: destination.repository, actions: ['pull', 'push'], required: ['pull', 'push'] }]
-        : [],
-      external: slipway
-        ? []
-        : [
-            {
-              host: destination.host,
-              ...(destination.credentials ? { credentials: destination.credentials } : {}),
-            },
-          ],
-      ttlSeconds: tokenLifetimeSeconds(ctx.timeoutMs),
-    }),
-    { mode: 0o600 },
-  );
+  const authFile = await steps.writeAuthFile(call, {
+    slipwayNeeds: slipway
+      ? [{ repository: destination.repository, actions: ['pull', 'push'], required: ['pull', 'push'] }]
+      : [],
+    external: slipway
+      ? []
+      : [
+          {
+            host: destination.host,
+            ...(destination.credentials ? { credentials: destination.credentials } : {}),
+          },
+        ],
+  });
 
   const digests = new Set<string>();
   const digestFile = join(call.tmp, 'digest');

@@ -141,19 +141,9 @@ function mapGitHub(event: string, payload: Payload): WebhookOutcome {
       return { ignore: 'ping' };
     case 'push':
       return mapGitHubStylePush(payload);
-    case 'pull_request': {
-      const action = text(payload, 'action');
-      if (!['opened', 'synchronize', 'reopened'].includes(action))
-        return { ignore: `pull_request action "${action}" starts no run` };
-      const number = integer(payload, 'pull_request.number');
-      return one({
-        event: 'pull_request',
-        branch: text(payload, 'pull_request.base.ref'),
-        commit: text(payload, 'pull_request.head.sha'),
-        ref: `refs/pull/${number}/head`,
-        repoUrl: text(payload, 'repository.clone_url'),
-      });
-    }
+    case 'pull_request':
+      // GitHub says `synchronize` for new commits, Gitea `synchronized`.
+      return mapGitHubStylePullRequest(payload, ['opened', 'synchronize', 'reopened']);
     default:
       return { ignore: `GitHub event "${event}" starts no run` };
   }
@@ -169,22 +159,25 @@ function mapGitea(event: string, payload: Payload): WebhookOutcome {
       return mapGitHubStylePush(payload);
     case 'create':
       return { ignore: 'Gitea create events are ignored: the push event of the same ref starts the run' };
-    case 'pull_request': {
-      const action = text(payload, 'action');
-      if (!['opened', 'synchronized', 'reopened'].includes(action))
-        return { ignore: `pull_request action "${action}" starts no run` };
-      const number = integer(payload, 'pull_request.number');
-      return one({
-        event: 'pull_request',
-        branch: text(payload, 'pull_request.base.ref'),
-        commit: text(payload, 'pull_request.head.sha'),
-        ref: `refs/pull/${number}/head`,
-        repoUrl: text(payload, 'repository.clone_url'),
-      });
-    }
+    case 'pull_request':
+      return mapGitHubStylePullRequest(payload, ['opened', 'synchronized', 'reopened']);
     default:
       return { ignore: `Gitea event "${event}" starts no run` };
   }
+}
+
+/** GitHub's pull_request payload, which Gitea copies; `runActions` are the actions that start a run. */
+function mapGitHubStylePullRequest(payload: Payload, runActions: readonly string[]): WebhookOutcome {
+  const action = text(payload, 'action');
+  if (!runActions.includes(action)) return { ignore: `pull_request action "${action}" starts no run` };
+  const number = integer(payload, 'pull_request.number');
+  return one({
+    event: 'pull_request',
+    branch: text(payload, 'pull_request.base.ref'),
+    commit: text(payload, 'pull_request.head.sha'),
+    ref: `refs/pull/${number}/head`,
+    repoUrl: text(payload, 'repository.clone_url'),
+  });
 }
 
 /** GitHub's push payload, which Gitea copies: `ref`, `after`, `deleted`, `commits[]`, `head_commit`, `repository.clone_url`. */
